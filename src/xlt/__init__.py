@@ -1,0 +1,1 @@
+"""Cross-lingual transfer experiments with composable sparse fine-tunings (experiment code)."""
