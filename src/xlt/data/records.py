@@ -33,6 +33,7 @@ class UdSentence:
 
     Multiword-token ranges and empty nodes are not included. `heads` are 1-based word indices
     with 0 for the root, and `deprels` are universal relations without their subtype.
+    `tokens` are the surface tokens in order: a multiword token's form replaces its words.
     """
 
     words: list[str]
@@ -42,6 +43,7 @@ class UdSentence:
     sent_id: str | None = None
     text: str | None = None
     comments: dict[str, str] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)
 
 
 @dataclass
