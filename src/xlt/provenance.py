@@ -16,6 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import sft
+from sft.constants import SFT_CONFIG_NAME
+
 from .data.atomic import atomic_open
 
 logger = logging.getLogger(__name__)
@@ -91,8 +94,8 @@ def git_is_dirty(path: str | os.PathLike | None = None) -> bool | None:
 
 
 def package_versions(packages: tuple[str, ...] = RECORDED_PACKAGES) -> dict[str, str | None]:
-    """Return the Python version and the installed version of each distribution (None if absent)."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
+    """Return the versions of Python, the imported `sft` library and each distribution (None if absent)."""
+    versions: dict[str, str | None] = {"python": platform.python_version(), "sft": sft.__version__}
     for name in packages:
         try:
             versions[name] = metadata.version(name)
@@ -119,8 +122,6 @@ def describe_model_folder(name_or_path: str) -> dict[str, Any]:
 
 def describe_sft_folder(name_or_path: str) -> dict[str, Any]:
     """Describe an SFT by its name or path and, for a local folder, the hash of its config file."""
-    from sft.constants import SFT_CONFIG_NAME
-
     config_file = Path(name_or_path) / SFT_CONFIG_NAME
     return {
         "name_or_path": str(name_or_path),

@@ -20,8 +20,8 @@ class TaskArguments:
     mlm_probability: float = field(
         default=0.15,
         metadata={
-            "help": "Masked-LM: fraction of tokens selected for prediction; of those, 80% become "
-            "the mask token, 10% a random token and 10% stay unchanged."
+            "help": "Masked-LM: fraction of tokens selected for prediction. Of the selected tokens, "
+            "8 in 10 become the mask token, 1 in 10 a random token and 1 in 10 stay unchanged."
         },
     )
     mlm_eval_masking_seed: int = field(

@@ -230,16 +230,25 @@ class MaskedLmTask(Task):
         }
         return metrics, rows
 
+    def preprocess_logits_for_metrics(self, logits: Any, labels: torch.Tensor) -> torch.Tensor:
+        """Scatter the predictions at labelled positions into a (batch, length) tensor.
+
+        The Trainer keeps one prediction row per example, so the flat masked-position logits
+        are put back in place, with -100 at unlabelled positions.
+        """
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        predictions = torch.full_like(labels, IGNORE_INDEX)
+        predictions[labels != IGNORE_INDEX] = logits.argmax(dim=-1)
+        return predictions
+
     def compute_metrics(self, prediction: EvalPrediction) -> dict[str, float]:
-        predicted = np.asarray(prediction.predictions).reshape(-1)
+        predicted = np.asarray(prediction.predictions)
         label_ids = np.asarray(prediction.label_ids)
-        gold = label_ids[label_ids != IGNORE_INDEX]
-        if predicted.shape != gold.shape:
-            raise ValueError(
-                f"masked-LM metrics: {predicted.size} predictions for {gold.size} masked tokens; "
-                "the model must return logits at the labelled positions only"
-            )
-        return {"accuracy": float((predicted == gold).mean()) if gold.size else 0.0}
+        labelled = label_ids != IGNORE_INDEX
+        if not labelled.any():
+            raise ValueError("masked-LM validation data has no masked token")
+        return {"accuracy": float((predicted[labelled] == label_ids[labelled]).mean())}
 
     @classmethod
     def vocabulary_lines(cls, records: Sequence[str]) -> Iterable[str]:
