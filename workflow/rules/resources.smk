@@ -1,0 +1,74 @@
+# Stage 1: data files from the registry and one masked-LM corpus per language.
+
+
+rule fetch_data_file:
+    """Copy a registered file from the data mirror, or download it, and verify its git blob id."""
+    output:
+        "resources/github/{path}",
+    params:
+        registry=REGISTRY_FILE,
+        source=data_source_arguments(),
+    log:
+        "logs/resources/fetch/{path}.log",
+    wildcard_constraints:
+        path=r"[^/]+/[^/]+/.+",
+    conda:
+        ENV
+    shell:
+        "python -m xlt.data.fetch --registry {params.registry} --root resources {params.source} "
+        "github/{wildcards.path} > {log} 2>&1"
+
+
+rule build_corpus:
+    """Build a language's masked-LM corpus (cleaned, de-duplicated, test sentences removed)."""
+    input:
+        corpus_inputs,
+    output:
+        corpus="resources/corpora/{lang}.txt",
+        report="resources/corpora/{lang}.json",
+    params:
+        catalogue=CATALOGUE_FILE,
+        registry=REGISTRY_FILE,
+    log:
+        "logs/resources/corpus/{lang}.log",
+    conda:
+        ENV
+    shell:
+        "python -m xlt.data.corpus --language {wildcards.lang} --root resources "
+        "--catalogue {params.catalogue} --registry {params.registry} "
+        "--output {output.corpus} --report {output.report} > {log} 2>&1"
+
+
+rule split_corpus:
+    """Hold out a fixed part of a corpus for masked-LM validation during training."""
+    input:
+        "resources/corpora/{lang}.txt",
+    output:
+        train="resources/corpora/{lang}.train.txt",
+        dev="resources/corpora/{lang}.dev.txt",
+    params:
+        every=config["corpus_split"]["every"],
+        max_dev=config["corpus_split"]["max_dev_sentences"],
+    log:
+        "logs/resources/corpus/{lang}.split.log",
+    conda:
+        ENV
+    shell:
+        "python -m xlt.workflow.split_corpus {input} --train {output.train} --dev {output.dev} "
+        "--every {params.every} --max-dev {params.max_dev} > {log} 2>&1"
+
+
+rule dump_vocabulary_text:
+    """Write the exact strings a task tokenises, over every file of the catalogue for that task."""
+    input:
+        lambda wildcards: vocabulary_task_files(wildcards.vocab_task),
+    output:
+        "resources/vocabulary/{vocab_task}.txt",
+    log:
+        "logs/resources/vocabulary/{vocab_task}.log",
+    wildcard_constraints:
+        vocab_task="pos|dp|ner|nli",
+    conda:
+        ENV
+    shell:
+        "python -m xlt.cli.dump_text --task {wildcards.vocab_task} --files {input} --output {output} > {log} 2>&1"

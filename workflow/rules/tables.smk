@@ -1,0 +1,64 @@
+# Stage 7: the experiment plan, result tables mirroring the paper's, and figures.
+
+
+rule experiment_plan:
+    """Record which methods, targets and seeds the tables cover (read by tables and notebooks)."""
+    output:
+        PLAN.results("plan.json"),
+    params:
+        plan=PLAN.to_dict(),
+    log:
+        PLAN.logs("plan.log"),
+    run:
+        write_plan(output[0], params.plan)
+
+
+rule task_table:
+    """Write the {wildcards.task} table: a row per method, a column per target language."""
+    input:
+        plan=PLAN.results("plan.json"),
+        metrics=task_metrics,
+        reference="results/reference/paper.csv",
+    output:
+        markdown=PLAN.results("tables/{task}.md"),
+        csv=PLAN.results("tables/{task}.csv"),
+    log:
+        PLAN.logs("tables/{task}.log"),
+    conda:
+        ENV
+    shell:
+        "python -m xlt.workflow.tables --plan {input.plan} --task {wildcards.task} "
+        "--metrics {input.metrics} --reference {input.reference} "
+        "--markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
+
+
+rule per_language_figure:
+    """Draw grouped bars of every method per target language, one panel per task and metric."""
+    input:
+        plan=PLAN.results("plan.json"),
+        metrics=all_metrics(),
+    output:
+        PLAN.results("figures/per_language.png"),
+    log:
+        PLAN.logs("figures/per_language.log"),
+    conda:
+        ENV
+    shell:
+        "python -m xlt.workflow.figures per-language --plan {input.plan} "
+        "--metrics {input.metrics} --output {output} > {log} 2>&1"
+
+
+rule sparsity_sweep_figure:
+    """Plot the sweep task's score against the task SFT's K, one line per target language."""
+    input:
+        plan=PLAN.results("plan.json"),
+        metrics=sweep_metrics(),
+    output:
+        PLAN.results("figures/sparsity_sweep.png"),
+    log:
+        PLAN.logs("figures/sparsity_sweep.log"),
+    conda:
+        ENV
+    shell:
+        "python -m xlt.workflow.figures sweep --plan {input.plan} "
+        "--metrics {input.metrics} --output {output} > {log} 2>&1"
