@@ -1,4 +1,4 @@
-"""The experiment plan: which modules, evaluations and tables an experiment config asks for.
+"""The experiment plan: the modules, evaluations and tables that an experiment config requests.
 
 The Snakemake rules stay thin: every decision about which SFTs to train, with which arguments, and
 which of them each evaluation composes, is made here, where it can be tested without Snakemake.
@@ -54,11 +54,6 @@ class BaseModel:
     source: str
     path: str
     settings: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_built(self) -> bool:
-        """Whether a workflow rule builds the model (as opposed to loading a hub id as is)."""
-        return self.source != "hub" or Path(self.path).exists()
 
 
 @dataclass(frozen=True)
@@ -128,7 +123,7 @@ def format_proportion(proportion: float) -> str:
 
 
 class ExperimentPlan:
-    """Everything one experiment config asks for, with the path of every artefact.
+    """Everything one experiment config requests, with the path of every artefact.
 
     Paths in the config (registry, catalogue, data mirror, local base models) are relative to the
     repository root unless absolute; artefact paths returned here are relative to the Snakemake
@@ -378,7 +373,7 @@ class ExperimentPlan:
     # ---------------------------------------------------------------- jobs
 
     def evaluations(self) -> list[tuple[str, str, str, int]]:
-        """Every (task, method, target, seed) the tables need."""
+        """Return every (task, method, target, seed) that the tables need."""
         jobs = []
         for method in self.methods.values():
             for task in method.tasks:
@@ -388,7 +383,7 @@ class ExperimentPlan:
         return jobs
 
     def evaluation_modules(self, task: str, method_name: str, target: str, seed: int) -> dict[str, str | None]:
-        """The base model, task module and (optional) target-language module of one evaluation."""
+        """Return the base model, task module and (optional) target-language module of one evaluation."""
         method = self.methods[method_name]
         setup = self.tasks[task]
         language_module = None
@@ -401,7 +396,7 @@ class ExperimentPlan:
         }
 
     def missing_language_modules(self) -> list[tuple[str, str, str]]:
-        """(task, method, target) evaluated without a target-language module for lack of text."""
+        """Return the (task, method, target) evaluated without a target-language module for lack of text."""
         missing = []
         for task, method_name, target, _seed in self.evaluations():
             method = self.methods[method_name]
@@ -410,7 +405,7 @@ class ExperimentPlan:
         return sorted(set(missing))
 
     def language_module_jobs(self) -> list[tuple[str, str, str, int]]:
-        """Every (base model, language variant, corpus language, seed) some evaluation or task needs."""
+        """Return every (base model, language variant, corpus language, seed) that some evaluation needs."""
         jobs = set()
         for task, method_name, target, seed in self.evaluations():
             modules = self.evaluation_modules(task, method_name, target, seed)
@@ -451,7 +446,7 @@ class ExperimentPlan:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable summary that the table and figure scripts read."""
+        """Return a JSON-serialisable summary that the table and figure scripts read."""
         return {
             "experiment": self.experiment,
             "source_language": self.source_language,
