@@ -13,11 +13,34 @@ from xlt.data.registry import DEFAULT_REGISTRY, read_registry
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 UD_TARGETS = [
-    "ar", "bm", "bxr", "yue", "zh", "myv", "fo", "kpv", "olo", "mt", "gv", "sa", "hsb", "ug",
-    "cop", "sme", "ta", "wo", "yo", "hy", "de", "pcm",
+    "ar",
+    "bm",
+    "bxr",
+    "yue",
+    "zh",
+    "myv",
+    "fo",
+    "kpv",
+    "olo",
+    "mt",
+    "gv",
+    "sa",
+    "hsb",
+    "ug",
+    "cop",
+    "sme",
+    "ta",
+    "wo",
+    "yo",
+    "hy",
+    "de",
+    "pcm",
 ]
 NER_TARGETS = ["amh", "hau", "ibo", "kin", "lug", "luo", "pcm", "swa", "wol", "yor"]
 NLI_TARGETS = ["aym", "bzd", "cni", "gn", "hch", "nah", "oto", "quy", "shp", "tar"]
+
+# Start of a catalogue entry, before the keys under test.
+ENTRY = "  xx:\n    name: X\n"
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +85,13 @@ def test_languages_without_text(catalogue):
 
 
 def test_faroese_lists_both_treebanks(catalogue):
-    assert [dataset.name for dataset in catalogue["fo"].datasets_of("ud")] == ["UD_Faroese-OFT", "UD_Faroese-FarPaHC"]
+    assert [dataset.name for dataset in catalogue["fo"].datasets_of("ud")] == [
+        "UD_Faroese-OFT",
+        "UD_Faroese-FarPaHC",
+    ]
     assert [dataset.name for dataset in catalogue["kpv"].datasets_of("ud")] == [
-        "UD_Komi_Zyrian-IKDP", "UD_Komi_Zyrian-Lattice",
+        "UD_Komi_Zyrian-IKDP",
+        "UD_Komi_Zyrian-Lattice",
     ]
 
 
@@ -84,19 +111,35 @@ def test_unknown_language_lists_known_codes(catalogue):
     [
         ("  xx:\n    name: X\n    colour: red\n", r"languages\.xx: unknown keys \['colour'\]"),
         ("  xx:\n    text: []\n", r"languages\.xx: missing language name"),
-        ("  xx:\n    name: X\n    text:\n      - {path: github/o/r/a.txt, reader: html}\n",
-         r"languages\.xx\.text\[0\]\.reader: 'html' is not a text reader"),
-        ("  xx:\n    name: X\n    text:\n      - {path: /etc/passwd, reader: plain}\n",
-         r"languages\.xx\.text\[0\]\.path: expected a path of the form github/"),
-        ("  xx:\n    name: X\n    text:\n      - {path: github/o/r/a.json, reader: lafand_jsonl}\n",
-         r"reader 'lafand_jsonl' takes the options \['field'\]"),
-        ("  xx:\n    name: X\n    ud:\n      - {dataset: T, splits: {training: github/o/r/a.conllu}}\n",
-         r"unknown split 'training'"),
-        ("  xx:\n    name: X\n    nli:\n      - {dataset: T, splits: {test: github/o/r/a.tsv}}\n",
-         r"languages\.xx\.nli\[0\]\.format: None is not a nli format"),
-        ("  xx:\n    name: X\n    ner:\n      - {dataset: T, type_map: {DATE: TIME}, splits: {test: github/o/r/a}}\n",
-         r"type_map: type_map maps 'DATE' to 'TIME'"),
-        ("  xx:\n    name: X\n    text_from: zz\n", r"text_from names 'zz', which is not a language"),
+        (
+            ENTRY + "    text:\n      - {path: github/o/r/a.txt, reader: html}\n",
+            r"languages\.xx\.text\[0\]\.reader: 'html' is not a text reader",
+        ),
+        (
+            ENTRY + "    text:\n      - {path: /etc/passwd, reader: plain}\n",
+            r"languages\.xx\.text\[0\]\.path: expected a path of the form github/",
+        ),
+        (
+            ENTRY + "    text:\n      - {path: github/o/r/a.json, reader: lafand_jsonl}\n",
+            r"reader 'lafand_jsonl' takes the options \['field'\]",
+        ),
+        (
+            ENTRY + "    ud:\n      - {dataset: T, splits: {training: github/o/r/a.conllu}}\n",
+            r"unknown split 'training'",
+        ),
+        (
+            ENTRY + "    nli:\n      - {dataset: T, splits: {test: github/o/r/a.tsv}}\n",
+            r"languages\.xx\.nli\[0\]\.format: None is not a nli format",
+        ),
+        (
+            ENTRY
+            + "    ner:\n      - {dataset: T, type_map: {DATE: TIME}, splits: {dev: github/}}\n",
+            r"type_map: type_map maps 'DATE' to 'TIME'",
+        ),
+        (
+            "  xx:\n    name: X\n    text_from: zz\n",
+            r"text_from names 'zz', which is not a language",
+        ),
     ],
 )
 def test_invalid_entries_name_the_key(tmp_path, body, message):
@@ -120,13 +163,20 @@ def test_alias_of_alias_is_rejected(tmp_path):
         "  bb:\n    name: B\n    text_from: aa\n"
         "  cc:\n    name: C\n    text_from: bb\n"
     )
-    with pytest.raises(DataFormatError, match=r"languages\.cc\.text_from must name a language with its own text"):
+    with pytest.raises(
+        DataFormatError, match=r"languages\.cc\.text_from must name a language with its own text"
+    ):
         load_catalogue(write(tmp_path, text))
 
 
 @pytest.mark.data
 def test_cli_checks_files_in_mirror(data_mirror, capsys):
-    arguments = ["--catalogue", str(REPO_ROOT / DEFAULT_CATALOGUE), "--registry", str(REPO_ROOT / DEFAULT_REGISTRY)]
+    arguments = [
+        "--catalogue",
+        str(REPO_ROOT / DEFAULT_CATALOGUE),
+        "--registry",
+        str(REPO_ROOT / DEFAULT_REGISTRY),
+    ]
     assert main([*arguments, "--root", str(data_mirror)]) == 0
     output = capsys.readouterr().out
     assert "wo\tWolof\tud\tshares wol" in output

@@ -15,10 +15,12 @@ from xlt.data.leakage import LeakFilter, leak_key
 SNIPPETS = Path(__file__).parent / "snippets"
 
 # Test sentences of the snippet files, as the corpus text might contain them.
-UD_TEXT = "Vámonos al mar."                                     # `# text =` of sample.conllu
-UD_WORDS = "Sue likes coffee and Bill tea"                      # words of sample.conllu
-NER_RAW = "Peter Blackburn visited Lagos on Monday morning."    # tokens of sample_ner.txt, untokenised
-NLI_PREMISE = "Uta manqhan utjaskiwa."                          # premise of sample_americasnli.tsv
+UD_TEXT = "Vámonos al mar."  # `# text =` of sample.conllu
+UD_WORDS = "Sue likes coffee and Bill tea"  # words of sample.conllu
+NER_RAW = (
+    "Peter Blackburn visited Lagos on Monday morning."  # tokens of sample_ner.txt, untokenised
+)
+NLI_PREMISE = "Uta manqhan utjaskiwa."  # premise of sample_americasnli.tsv
 
 CATALOGUE = """\
 languages:
@@ -44,17 +46,17 @@ languages:
 """
 
 NEWS = [
-    "A first  news\tsentence.",              # whitespace is normalised
-    "Cafe\u0301 culture is growing.",         # NFD input becomes NFC
+    "A first  news\tsentence.",  # whitespace is normalised
+    "Cafe\u0301 culture is growing.",  # NFD input becomes NFC
     "",
-    "12 345 - 678",                           # no letter
-    "A first news sentence.",                 # duplicate after normalisation
-    UD_TEXT,                                  # exact test sentence (UD text)
-    "Sue  likes coffee and Bill tea",         # exact test sentence (UD words), other spacing
-    NER_RAW,                                  # NER test sentence, raw instead of tokenised
+    "12 345 - 678",  # no letter
+    "A first news sentence.",  # duplicate after normalisation
+    UD_TEXT,  # exact test sentence (UD text)
+    "Sue  likes coffee and Bill tea",  # exact test sentence (UD words), other spacing
+    NER_RAW,  # NER test sentence, raw instead of tokenised
     f"Breaking: {NLI_PREMISE} More at eleven.",  # contains an NLI test premise (second code)
-    "Blackburn visited Lagos on",             # inside a NER test sentence, 22 characters
-    "Bill tea",                               # inside a test sentence but too short to match
+    "Blackburn visited Lagos on",  # inside a NER test sentence, 22 characters
+    "Bill tea",  # inside a test sentence but too short to match
     "Final clean sentence.",
 ]
 MORE = ["Another source line.", "Final clean sentence.", "Café culture is growing."]
@@ -79,7 +81,12 @@ def snippet_root(tmp_path: Path) -> Path:
 
 
 def options(root: Path, **overrides) -> CorpusOptions:
-    values = {"language": "xx", "root": root, "catalogue": root.parent / "languages.yaml", "registry": None}
+    values = {
+        "language": "xx",
+        "root": root,
+        "catalogue": root.parent / "languages.yaml",
+        "registry": None,
+    }
     values.update(overrides)
     return CorpusOptions(**values)
 
@@ -95,11 +102,11 @@ def test_leak_filter_kinds():
     leak_filter = LeakFilter()
     leak_filter.add(dataset, SNIPPETS / "sample_americasnli.tsv")
     sentences = [
-        "Uta manqhan utjaskiwa .",              # exact, other spacing
-        "Ayer: Uta manqhan utjaskiwa. Jichhax", # contains a test premise
-        "Jupax anqan sarnaqa",                  # 19 characters without spaces: too short
-        "Jupax anqan sarnaqaski",               # inside a hypothesis, 20 characters
-        "Uta manqhan",                          # too short to match inside
+        "Uta manqhan utjaskiwa .",  # exact, other spacing
+        "Ayer: Uta manqhan utjaskiwa. Jichhax",  # contains a test premise
+        "Jupax anqan sarnaqa",  # 19 characters without spaces: too short
+        "Jupax anqan sarnaqaski",  # inside a hypothesis, 20 characters
+        "Uta manqhan",  # too short to match inside
         "Something else entirely here.",
     ]
     assert leak_filter.find_leaks(sentences) == {0: "exact", 1: "contains_test", 3: "inside_test"}
@@ -125,8 +132,13 @@ def test_build_corpus_cleans_and_filters(snippet_root):
         "Another source line.",
     ]
     assert report["removed"] == {
-        "empty": 1, "no_letters": 1, "duplicate": 3,
-        "leaked_exact": 3, "leaked_contains_test": 1, "leaked_inside_test": 1, "cap": 0,
+        "empty": 1,
+        "no_letters": 1,
+        "duplicate": 3,
+        "leaked_exact": 3,
+        "leaked_contains_test": 1,
+        "leaked_inside_test": 1,
+        "cap": 0,
     }
     assert report["sentences"] == 5
     assert report["words"] == sum(len(text.split()) for text in texts)
@@ -145,7 +157,9 @@ def test_report_counts_per_source(snippet_root):
     assert more["dropped"]["duplicate"] == 2
     assert report["shared_by"] == ["xx", "yy"]
     assert [item["dataset"] for item in report["leak_filter"]["test_files"]] == [
-        "UD_Snippet", "NER_Snippet", "NLI_Snippet",
+        "UD_Snippet",
+        "NER_Snippet",
+        "NLI_Snippet",
     ]
 
 
@@ -171,15 +185,20 @@ def test_seeded_cap_is_deterministic_and_ordered(snippet_root):
     assert first == again
     assert len(first) == 3
     assert first == [text for text in full if text in first]
-    draws = {tuple(build_corpus(options(snippet_root, max_sentences=3, shuffle_seed=seed))[0]) for seed in range(8)}
+    draws = {
+        tuple(build_corpus(options(snippet_root, max_sentences=3, shuffle_seed=seed))[0])
+        for seed in range(8)
+    }
     assert len(draws) > 1
 
 
 def test_lowercase_option(snippet_root):
     catalogue = snippet_root.parent / "languages.yaml"
     catalogue.write_text(
-        CATALOGUE.replace("{path: github/t/text/more.txt, reader: plain}",
-                          "{path: github/t/text/more.txt, reader: plain, lowercase: true}"),
+        CATALOGUE.replace(
+            "{path: github/t/text/more.txt, reader: plain}",
+            "{path: github/t/text/more.txt, reader: plain, lowercase: true}",
+        ),
         encoding="utf-8",
     )
     texts, _ = build_corpus(options(snippet_root))
@@ -203,7 +222,9 @@ def test_invalid_options(snippet_root, overrides, error, message):
 
 def test_language_without_text(snippet_root):
     catalogue = snippet_root.parent / "languages.yaml"
-    catalogue.write_text(CATALOGUE + "  zz:\n    name: Z\n    text_note: No text anywhere.\n", encoding="utf-8")
+    catalogue.write_text(
+        CATALOGUE + "  zz:\n    name: Z\n    text_note: No text anywhere.\n", encoding="utf-8"
+    )
     with pytest.raises(ValueError, match="language 'zz' has no masked-LM text: No text anywhere."):
         build_corpus(options(snippet_root, language="zz"))
 
@@ -211,8 +232,14 @@ def test_language_without_text(snippet_root):
 def test_cli_writes_corpus_and_report(snippet_root):
     output = snippet_root.parent / "corpora" / "xx.txt"
     arguments = [
-        "--language", "xx", "--root", str(snippet_root),
-        "--catalogue", str(snippet_root.parent / "languages.yaml"), "--output", str(output),
+        "--language",
+        "xx",
+        "--root",
+        str(snippet_root),
+        "--catalogue",
+        str(snippet_root.parent / "languages.yaml"),
+        "--output",
+        str(output),
     ]
     assert main(arguments) == 0
     assert output.read_text(encoding="utf-8").splitlines()[0] == "A first news sentence."
@@ -224,9 +251,14 @@ def test_cli_writes_corpus_and_report(snippet_root):
 
 def test_cli_reports_unknown_language(snippet_root, caplog):
     arguments = [
-        "--language", "qq", "--root", str(snippet_root),
-        "--catalogue", str(snippet_root.parent / "languages.yaml"),
-        "--output", str(snippet_root.parent / "qq.txt"),
+        "--language",
+        "qq",
+        "--root",
+        str(snippet_root),
+        "--catalogue",
+        str(snippet_root.parent / "languages.yaml"),
+        "--output",
+        str(snippet_root.parent / "qq.txt"),
     ]
     assert main(arguments) == 1
     assert "language 'qq' is not in the catalogue" in caplog.text

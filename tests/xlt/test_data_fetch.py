@@ -52,7 +52,9 @@ def test_git_blob_id_known_values(tmp_path):
 def test_git_blob_id_matches_git_hash_object(tmp_path):
     path = tmp_path / "utf8.txt"
     path.write_bytes("Ħal Qormi\r\n".encode() * 1000)
-    expected = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True)
+    expected = subprocess.run(
+        ["git", "hash-object", str(path)], capture_output=True, text=True, check=True
+    )
     assert git_blob_id(path) == expected.stdout.strip()
 
 
@@ -202,7 +204,9 @@ def test_download_retries_server_errors(tmp_path, file_server, no_sleep):
     entry = make_entry()
     file_server.serve(entry, CONTENT)
     file_server.failures_left = 2
-    target = fetch_entry(entry, tmp_path / "resources", base_url=file_server.base_url, timeout=5, retries=2)
+    target = fetch_entry(
+        entry, tmp_path / "resources", base_url=file_server.base_url, timeout=5, retries=2
+    )
     assert target.read_bytes() == CONTENT
     assert len(file_server.requests) == 3
 
@@ -212,7 +216,9 @@ def test_download_gives_up_after_retries(tmp_path, file_server, no_sleep):
     file_server.serve(entry, CONTENT)
     file_server.failures_left = 5
     with pytest.raises(OSError, match="HTTP 503"):
-        fetch_entry(entry, tmp_path / "resources", base_url=file_server.base_url, timeout=5, retries=1)
+        fetch_entry(
+            entry, tmp_path / "resources", base_url=file_server.base_url, timeout=5, retries=1
+        )
     assert len(file_server.requests) == 2
 
 
@@ -235,13 +241,25 @@ def test_cli_fetches_targets_from_mirror(tmp_path):
     mirror = make_mirror(tmp_path, entry, CONTENT)
     registry = tmp_path / "registry.tsv"
     registry.write_text(
-        "\t".join(REGISTRY_COLUMNS) + "\n"
-        + "\t".join([entry.org, entry.repo, entry.commit, entry.path, str(entry.bytes), entry.git_blob]) + "\n",
+        "\t".join(REGISTRY_COLUMNS)
+        + "\n"
+        + "\t".join(
+            [entry.org, entry.repo, entry.commit, entry.path, str(entry.bytes), entry.git_blob]
+        )
+        + "\n",
         encoding="utf-8",
     )
     root = tmp_path / "resources"
     target = root / entry.local_path
-    arguments = ["--registry", str(registry), "--root", str(root), "--mirror", str(mirror), str(target)]
+    arguments = [
+        "--registry",
+        str(registry),
+        "--root",
+        str(root),
+        "--mirror",
+        str(mirror),
+        str(target),
+    ]
     assert main(arguments) == 0
     assert target.read_bytes() == CONTENT
 
@@ -249,4 +267,6 @@ def test_cli_fetches_targets_from_mirror(tmp_path):
     target.unlink()
     assert main(arguments) == 1
     assert not target.exists()
-    assert main(["--registry", str(registry), "--root", str(root), "github/org/repo/unknown.txt"]) == 2
+    assert (
+        main(["--registry", str(registry), "--root", str(root), "github/org/repo/unknown.txt"]) == 2
+    )

@@ -46,16 +46,26 @@ def test_english_treebank_with_multiword_tokens(data_mirror):
 
 
 def test_masakhaner(data_mirror):
-    sentences = read_ner_conll(data_mirror / "github/masakhane-io/masakhane-ner/data/swa/test.txt", {"DATE": "O"})
+    sentences = read_ner_conll(
+        data_mirror / "github/masakhane-io/masakhane-ner/data/swa/test.txt", {"DATE": "O"}
+    )
     assert len(sentences) == 604
     assert sentences[0].tokens[:3] == ["Hii", "ni", "baada"]
     assert {tag for sentence in sentences for tag in sentence.tags} <= {
-        "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC",
+        "O",
+        "B-PER",
+        "I-PER",
+        "B-ORG",
+        "I-ORG",
+        "B-LOC",
+        "I-LOC",
     }
 
 
 def test_americasnli(data_mirror):
-    examples = read_americasnli(data_mirror / "github/abteen/americasnli/data/anli_final/test/quy.tsv")
+    examples = read_americasnli(
+        data_mirror / "github/abteen/americasnli/data/anli_final/test/quy.tsv"
+    )
     assert len(examples) == 750
     assert examples[0].example_id == "25051"
     assert examples[0].hypothesis == "Manam paywanqa kaqllamantaqa rimarqanichu."
@@ -70,28 +80,56 @@ def test_textfooler(data_mirror):
 
 
 def test_counterfactual_snli(data_mirror):
-    examples = read_cad_snli(data_mirror / "github/acmi-lab/counterfactually-augmented-data/NLI/original/test.tsv")
+    examples = read_cad_snli(
+        data_mirror / "github/acmi-lab/counterfactually-augmented-data/NLI/original/test.tsv"
+    )
     assert len(examples) == 400
-    assert examples[0].hypothesis == "A man is prone on the street while another man stands next to him."
+    assert (
+        examples[0].hypothesis
+        == "A man is prone on the street while another man stands next to him."
+    )
     assert examples[0].label == 0
 
 
 @pytest.mark.parametrize(
     ("path", "reader", "options", "count", "first"),
     [
-        (f"{NTREX}/newstest2019-ref.fao.txt", "plain", {}, 1997,
-         "Walisisk tingfólk stúra fyri at ‘síggja býtt út’"),
+        (
+            f"{NTREX}/newstest2019-ref.fao.txt",
+            "plain",
+            {},
+            1997,
+            "Walisisk tingfólk stúra fyri at ‘síggja býtt út’",
+        ),
         (LEIPZIG_HSB, "leipzig", {}, 30000, FIRST_HSB),
-        ("github/christos-c/bible-corpus/bibles/Wolof-NT.xml", "bible_xml", {}, 7920,
-         "Lii mooy cosaanu Yeesu Kirist, sëtu Daawuda, sëtu Ibraayma."),
-        ("github/masakhane-io/lafand-mt/data/json_files/fr-wol/train.json", "lafand_jsonl", {"field": "wol"},
-         3360, "Jàpp yu bare yi am ci Ter Stegen soof na waa Colcheneros ak la din cruelle ?"),
-        ("github/langdoc/kpv-lit/txt/fennougrica10003.txt", "paragraphs", {}, None, "БЫДТЫСЬЫСЬ МАМЪЯСЛЫ"),
+        (
+            "github/christos-c/bible-corpus/bibles/Wolof-NT.xml",
+            "bible_xml",
+            {},
+            7920,
+            "Lii mooy cosaanu Yeesu Kirist, sëtu Daawuda, sëtu Ibraayma.",
+        ),
+        (
+            "github/masakhane-io/lafand-mt/data/json_files/fr-wol/train.json",
+            "lafand_jsonl",
+            {"field": "wol"},
+            3360,
+            "Jàpp yu bare yi am ci Ter Stegen soof na waa Colcheneros ak la din cruelle ?",
+        ),
+        (
+            "github/langdoc/kpv-lit/txt/fennougrica10003.txt",
+            "paragraphs",
+            {},
+            None,
+            "БЫДТЫСЬЫСЬ МАМЪЯСЛЫ",
+        ),
         (f"{UD}/UD_Erzya-JR/myv_jr-ud-train.conllu", "conllu_text", {}, 1217, None),
     ],
 )
 def test_text_source(data_mirror, path, reader, options, count, first):
-    sentences = [normalize_sentence(text) for text in read_text_source(data_mirror / path, reader, **options)]
+    sentences = [
+        normalize_sentence(text) for text in read_text_source(data_mirror / path, reader, **options)
+    ]
     if count is not None:
         assert len(sentences) == count
     if first is not None:
@@ -114,7 +152,9 @@ def test_fetch_from_mirror_verifies_real_file(data_mirror, tmp_path):
 
 def test_upper_sorbian_corpus_drops_treebank_sentences(data_mirror):
     options = CorpusOptions(
-        language="hsb", root=data_mirror, catalogue=REPO_ROOT / DEFAULT_CATALOGUE,
+        language="hsb",
+        root=data_mirror,
+        catalogue=REPO_ROOT / DEFAULT_CATALOGUE,
         registry=REPO_ROOT / DEFAULT_REGISTRY,
     )
     texts, report = build_corpus(options)

@@ -39,7 +39,9 @@ def test_type_map_renames_types(tmp_path):
 
 
 def test_unmapped_type_is_rejected_with_line():
-    with pytest.raises(DataFormatError, match="entity type 'DATE' is not one of PER, ORG, LOC") as raised:
+    with pytest.raises(
+        DataFormatError, match="entity type 'DATE' is not one of PER, ORG, LOC"
+    ) as raised:
         read_ner_conll(SAMPLE, {"MISC": "O"})
     assert raised.value.line == 8
     assert "DATE: O" in str(raised.value)

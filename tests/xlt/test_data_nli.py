@@ -30,8 +30,16 @@ def test_americasnli_records():
     ("text", "line", "message"),
     [
         ("id\tlanguage\tpremise\thypothesis\n", 1, "invalid header"),
-        ("id\tlanguage\tpremise\thypothesis\tlabel\n1\taym\tA.\tB.\tentail\n", 2, "unknown label 'entail'"),
-        ("id\tlanguage\tpremise\thypothesis\tlabel\n1\taym\tA.\tneutral\n", 2, "expected 5 tab-separated columns, found 4"),
+        (
+            "id\tlanguage\tpremise\thypothesis\tlabel\n1\taym\tA.\tB.\tentail\n",
+            2,
+            "unknown label 'entail'",
+        ),
+        (
+            "id\tlanguage\tpremise\thypothesis\tlabel\n1\taym\tA.\tneutral\n",
+            2,
+            "expected 5 tab-separated columns, found 4",
+        ),
         ("id\tlanguage\tpremise\thypothesis\tlabel\n\n2\taym\tA.\tB.\t1\n", 3, "unknown label '1'"),
     ],
 )
@@ -45,7 +53,9 @@ def test_americasnli_errors(tmp_path, text, line, message):
 
 def test_empty_premise_is_kept(tmp_path, caplog):
     path = tmp_path / "empty.tsv"
-    path.write_text("id\tlanguage\tpremise\thypothesis\tlabel\n7\tnah\t \tB.\tneutral\n", encoding="utf-8")
+    path.write_text(
+        "id\tlanguage\tpremise\thypothesis\tlabel\n7\tnah\t \tB.\tneutral\n", encoding="utf-8"
+    )
     examples = read_americasnli(path)
     assert examples[0].premise == ""
     assert "1 of 1 examples have an empty premise or hypothesis" in caplog.text
@@ -97,7 +107,9 @@ def test_cad_records():
 def test_cad_header_checked(tmp_path):
     path = tmp_path / "cad.tsv"
     path.write_text("premise\thypothesis\tlabel\n", encoding="utf-8")
-    with pytest.raises(DataFormatError, match="expected the tab-separated columns sentence1 sentence2 gold_label"):
+    with pytest.raises(
+        DataFormatError, match="expected the tab-separated columns sentence1 sentence2 gold_label"
+    ):
         read_cad_snli(path)
 
 

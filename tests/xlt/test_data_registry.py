@@ -42,7 +42,10 @@ def test_entry_paths_and_url(tmp_path):
 
 def test_url_quotes_path():
     entry = RegistryEntry("o", "r", COMMIT, "dir/a file#1.txt", 1, BLOB)
-    assert entry.url("http://127.0.0.1:8000/") == f"http://127.0.0.1:8000/o/r/{COMMIT}/dir/a%20file%231.txt"
+    assert (
+        entry.url("http://127.0.0.1:8000/")
+        == f"http://127.0.0.1:8000/o/r/{COMMIT}/dir/a%20file%231.txt"
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,7 +92,10 @@ def test_write_then_read_round_trip(tmp_path):
     ]
     path = tmp_path / "out" / "registry.tsv"
     assert write_registry(entries, path) == 2
-    assert [entry.local_path for entry in read_registry(path)] == ["github/a/r/dir/y.txt", "github/b/r/z.txt"]
+    assert [entry.local_path for entry in read_registry(path)] == [
+        "github/a/r/dir/y.txt",
+        "github/b/r/z.txt",
+    ]
 
 
 def test_cli_generates_registry_from_manifest(tmp_path):

@@ -15,7 +15,9 @@ SNIPPETS = Path(__file__).parent / "snippets"
 
 BIBLE_XML = """<?xml version="1.0" ?>
 <cesDoc version="4">
-  <cesHeader version="2"><fileDesc><titleStmt><h.title>Bible</h.title></titleStmt></fileDesc></cesHeader>
+  <cesHeader version="2">
+    <fileDesc><titleStmt><h.title>Bible</h.title></titleStmt></fileDesc>
+  </cesHeader>
   <text>
     <body id="Bible" lang="gv">
       <div id="b.GEN" type="book">
@@ -48,7 +50,10 @@ def test_normalize_sentence_nfc_and_whitespace():
 def test_plain_reader_strips_bom(tmp_path):
     path = tmp_path / "plain.txt"
     path.write_bytes("\ufeffFirst line\nSecond\n".encode())
-    assert [normalize_sentence(line) for line in read_text_source(path, "plain")] == ["First line", "Second"]
+    assert [normalize_sentence(line) for line in read_text_source(path, "plain")] == [
+        "First line",
+        "Second",
+    ]
 
 
 def test_leipzig_reader(tmp_path):
@@ -70,7 +75,9 @@ def test_bible_reader_yields_verses(tmp_path):
 
 
 def test_bible_reader_reports_broken_xml(tmp_path):
-    path = write(tmp_path, "bible.xml", BIBLE_XML.replace("</seg>\n        </div>", "\n        </div>"))
+    path = write(
+        tmp_path, "bible.xml", BIBLE_XML.replace("</seg>\n        </div>", "\n        </div>")
+    )
     with pytest.raises(DataFormatError, match="invalid XML"):
         list(read_text_source(path, "bible_xml"))
 
@@ -80,14 +87,27 @@ def test_lafand_reader_reads_one_side(tmp_path):
         {"translation": {"fr": "Bonjour.", "wol": "Salaam aleekum."}},
         {"translation": {"fr": "Merci.", "wol": "Jërëjëf."}},
     ]
-    path = write(tmp_path, "train.json", "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
-    assert list(read_text_source(path, "lafand_jsonl", field="wol")) == ["Salaam aleekum.", "Jërëjëf."]
+    path = write(
+        tmp_path,
+        "train.json",
+        "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+    )
+    assert list(read_text_source(path, "lafand_jsonl", field="wol")) == [
+        "Salaam aleekum.",
+        "Jërëjëf.",
+    ]
     assert list(read_text_source(path, "lafand_jsonl", field="fr")) == ["Bonjour.", "Merci."]
 
 
 def test_lafand_reader_errors(tmp_path):
-    path = write(tmp_path, "train.json", '{"translation": {"fr": "A", "wol": "B"}}\n{"translation": {"fr": "C"}}\n')
-    with pytest.raises(DataFormatError, match=r"translation\.wol; found the translation keys \['fr'\]") as raised:
+    path = write(
+        tmp_path,
+        "train.json",
+        '{"translation": {"fr": "A", "wol": "B"}}\n{"translation": {"fr": "C"}}\n',
+    )
+    with pytest.raises(
+        DataFormatError, match=r"translation\.wol; found the translation keys \['fr'\]"
+    ) as raised:
         list(read_text_source(path, "lafand_jsonl", field="wol"))
     assert raised.value.line == 2
 
@@ -98,9 +118,16 @@ def test_lafand_reader_errors(tmp_path):
 
 
 def test_paragraph_reader_splits_sentences(tmp_path):
-    path = write(tmp_path, "book.txt", "Первый абзац. Второе предложение! «Третье» тут.\n\nА.П. Иванов пишет.\n")
+    path = write(
+        tmp_path,
+        "book.txt",
+        "Первый абзац. Второе предложение! «Третье» тут.\n\nА.П. Иванов пишет.\n",
+    )
     assert list(read_text_source(path, "paragraphs")) == [
-        "Первый абзац.", "Второе предложение!", "«Третье» тут.", "А.П. Иванов пишет.",
+        "Первый абзац.",
+        "Второе предложение!",
+        "«Третье» тут.",
+        "А.П. Иванов пишет.",
     ]
 
 

@@ -68,7 +68,11 @@ def test_crlf_and_bom_are_accepted(tmp_path):
         (8, "3\ta\ta\tADP\t_\t_\tfive\tcase\t_\t_", "invalid HEAD 'five'"),
         (8, "3\ta\ta\tADP\t_\t_\t_\tcase\t_\t_", "invalid HEAD '_'"),
         (8, "3\ta\ta\tADP\t_\t_\t-1\tcase\t_\t_", "invalid HEAD '-1'"),
-        (8, "3\ta\ta\tADP\t_\t_\t7\tcase\t_\t_", "HEAD 7 of word 3 'a' is outside the sentence, which has 6 words"),
+        (
+            8,
+            "3\ta\ta\tADP\t_\t_\t7\tcase\t_\t_",
+            "HEAD 7 of word 3 'a' is outside the sentence, which has 6 words",
+        ),
         (8, "3\ta\ta\tADP\t_\t_\t3\tcase\t_\t_", "HEAD of word 3 'a' is the word itself"),
         (8, "3\ta\ta\tADP\t_\t_\t5\tcase", "expected 10 tab-separated columns"),
         (8, "3\ta\ta\tADP\t_\t_\t5\tcase\t_\t_\textra", "found 11"),

@@ -21,14 +21,16 @@ def atomic_open(
 
     Readers never see a half-written file, and an exception inside the block leaves any earlier
     file at `path` untouched. `verify`, when given, is called with the closed temporary file
-    before the move; if it raises, the temporary file is deleted and `path` is left as it was.
+    before the move. If it raises, the temporary file is deleted and `path` is left as it was.
     Missing parent folders are created. `mode` is "w" or "wb".
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode={mode!r} is not supported; use 'w' or 'wb'")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
     try:
         # mkstemp creates the file readable by its owner only; give it the usual umask mode.
         os.chmod(temporary, 0o666 & ~_current_umask())

@@ -4,9 +4,9 @@ The catalogue is a YAML file (`configs/data/languages.yaml`) with one entry per 
 under `languages:`. Paths are relative to the resources folder (or to a data mirror), in the
 registry's form `github/<org>/<repo>/<path>`. An entry has these keys, all optional but `name`:
 
-- `ud`, `ner`, `nli`: lists of datasets, each with `dataset` (a name), `splits` (split name to
-  path; splits are train, dev, test and sample), for `ner` a `type_map` (entity type to "O" or a
-  shared type) and for `nli` a `format` (one of `NLI_FORMATS`).
+- `ud`, `ner`, `nli`: lists of datasets. Each has `dataset` (a name) and `splits` (split name to
+  path, with the splits train, dev, test and sample). NER datasets add a `type_map` (entity type
+  to "O" or a shared type), and NLI datasets a `format` (one of `NLI_FORMATS`).
 - `text`: list of text sources, each with `path`, `reader` (one of `TEXT_READERS`), `options`
   (reader options), `lowercase` (lowercase the sentences) and `note`.
 - `text_from`: the code of another language whose corpus this one shares (Wolof has `wo` in UD and
@@ -45,7 +45,11 @@ SPLITS: tuple[str, ...] = ("train", "dev", "test", "sample")
 TEST_SPLIT = "test"
 
 # Format of each task's files; NLI datasets name theirs, one of NLI_FORMATS.
-TASK_FORMATS: dict[str, tuple[str, ...]] = {"ud": ("conllu",), "ner": ("conll",), "nli": NLI_FORMATS}
+TASK_FORMATS: dict[str, tuple[str, ...]] = {
+    "ud": ("conllu",),
+    "ner": ("conll",),
+    "nli": NLI_FORMATS,
+}
 
 _LANGUAGE_KEYS = frozenset({"name", *TASKS, "text", "text_from", "text_note"})
 _DATASET_KEYS = frozenset({"dataset", "splits", "format", "type_map", "note"})
@@ -103,13 +107,15 @@ class Catalogue:
             owner = self.languages.get(language.text_from)
             if owner is None:
                 raise DataFormatError(
-                    self.source, None,
+                    self.source,
+                    None,
                     f"languages.{language.code}.text_from names {language.text_from!r}, which is "
                     "not a language of the catalogue",
                 )
             if owner.text_from is not None or language.text:
                 raise DataFormatError(
-                    self.source, None,
+                    self.source,
+                    None,
                     f"languages.{language.code}.text_from must name a language with its own text "
                     f"sources, and {language.code} must then list no text of its own",
                 )
@@ -168,9 +174,11 @@ class Catalogue:
         missing = [path for path in self.paths() if path not in registry]
         if missing:
             raise DataFormatError(
-                self.source, None,
+                self.source,
+                None,
                 f"{len(missing)} paths are not in the registry {registry.source}: "
-                + ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else ""),
+                + ", ".join(missing[:10])
+                + (", ..." if len(missing) > 10 else ""),
             )
 
 
@@ -180,7 +188,9 @@ def _require(condition: bool, source: Path, where: str, message: str) -> None:
 
 
 def _check_keys(value: Any, allowed: frozenset[str], source: Path, where: str) -> None:
-    _require(isinstance(value, dict), source, where, f"expected a mapping, found {type(value).__name__}")
+    _require(
+        isinstance(value, dict), source, where, f"expected a mapping, found {type(value).__name__}"
+    )
     unknown = sorted(set(value) - allowed)
     _require(not unknown, source, where, f"unknown keys {unknown}; allowed keys: {sorted(allowed)}")
 
@@ -188,7 +198,9 @@ def _check_keys(value: Any, allowed: frozenset[str], source: Path, where: str) -
 def _check_path(value: Any, source: Path, where: str) -> str:
     _require(
         isinstance(value, str) and value.startswith("github/") and ".." not in value.split("/"),
-        source, where, f"expected a path of the form github/<org>/<repo>/<path>, found {value!r}",
+        source,
+        where,
+        f"expected a path of the form github/<org>/<repo>/<path>, found {value!r}",
     )
     return value
 
@@ -196,49 +208,85 @@ def _check_path(value: Any, source: Path, where: str) -> str:
 def _dataset(task: str, raw: Any, source: Path, where: str) -> Dataset:
     _check_keys(raw, _DATASET_KEYS, source, where)
     name = raw.get("dataset")
-    _require(isinstance(name, str) and bool(name), source, where, "missing dataset name ('dataset')")
+    _require(
+        isinstance(name, str) and bool(name), source, where, "missing dataset name ('dataset')"
+    )
 
     default_format = TASK_FORMATS[task][0] if task != "nli" else None
     data_format = raw.get("format", default_format)
     _require(
-        data_format in TASK_FORMATS[task], source, f"{where}.format",
+        data_format in TASK_FORMATS[task],
+        source,
+        f"{where}.format",
         f"{data_format!r} is not a {task} format; use one of {', '.join(TASK_FORMATS[task])}",
     )
 
     splits = raw.get("splits")
-    _require(isinstance(splits, dict) and bool(splits), source, f"{where}.splits",
-             "expected a mapping of split names to paths")
+    _require(
+        isinstance(splits, dict) and bool(splits),
+        source,
+        f"{where}.splits",
+        "expected a mapping of split names to paths",
+    )
     for split, path in splits.items():
-        _require(split in SPLITS, source, f"{where}.splits",
-                 f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        _require(
+            split in SPLITS,
+            source,
+            f"{where}.splits",
+            f"unknown split {split!r}; use one of {', '.join(SPLITS)}",
+        )
         _check_path(path, source, f"{where}.splits.{split}")
 
     type_map = raw.get("type_map", {})
-    _require(task == "ner" or not type_map, source, f"{where}.type_map", "only NER datasets take a type map")
+    _require(
+        task == "ner" or not type_map,
+        source,
+        f"{where}.type_map",
+        "only NER datasets take a type map",
+    )
     try:
         type_map = check_type_map(type_map)
     except (TypeError, ValueError, AttributeError) as error:
         raise DataFormatError(source, None, f"{where}.type_map: {error}") from None
 
-    return Dataset(task=task, name=name, format=data_format, splits=dict(splits),
-                   type_map=type_map, note=raw.get("note"))
+    return Dataset(
+        task=task,
+        name=name,
+        format=data_format,
+        splits=dict(splits),
+        type_map=type_map,
+        note=raw.get("note"),
+    )
 
 
 def _text_source(raw: Any, source: Path, where: str) -> TextSource:
     _check_keys(raw, _SOURCE_KEYS, source, where)
     path = _check_path(raw.get("path"), source, f"{where}.path")
     reader = raw.get("reader")
-    _require(reader in TEXT_READERS, source, f"{where}.reader",
-             f"{reader!r} is not a text reader; use one of {', '.join(TEXT_READERS)}")
+    _require(
+        reader in TEXT_READERS,
+        source,
+        f"{where}.reader",
+        f"{reader!r} is not a text reader; use one of {', '.join(TEXT_READERS)}",
+    )
     options = raw.get("options", {}) or {}
     expected = sorted(TEXT_READER_OPTIONS.get(reader, ()))
-    _require(isinstance(options, dict) and sorted(options) == expected, source, f"{where}.options",
-             f"reader {reader!r} takes the options {expected}, found {options!r}")
+    _require(
+        isinstance(options, dict) and sorted(options) == expected,
+        source,
+        f"{where}.options",
+        f"reader {reader!r} takes the options {expected}, found {options!r}",
+    )
     lowercase = raw.get("lowercase", False)
-    _require(isinstance(lowercase, bool), source, f"{where}.lowercase",
-             f"expected true or false, found {lowercase!r}")
-    return TextSource(path=path, reader=reader, options=dict(options), lowercase=lowercase,
-                      note=raw.get("note"))
+    _require(
+        isinstance(lowercase, bool),
+        source,
+        f"{where}.lowercase",
+        f"expected true or false, found {lowercase!r}",
+    )
+    return TextSource(
+        path=path, reader=reader, options=dict(options), lowercase=lowercase, note=raw.get("note")
+    )
 
 
 def _language(code: str, raw: Any, source: Path) -> Language:
@@ -250,19 +298,35 @@ def _language(code: str, raw: Any, source: Path) -> Language:
     datasets = []
     for task in TASKS:
         entries = raw.get(task, []) or []
-        _require(isinstance(entries, list), source, f"{where}.{task}", "expected a list of datasets")
-        datasets.extend(_dataset(task, entry, source, f"{where}.{task}[{index}]")
-                        for index, entry in enumerate(entries))
+        _require(
+            isinstance(entries, list), source, f"{where}.{task}", "expected a list of datasets"
+        )
+        datasets.extend(
+            _dataset(task, entry, source, f"{where}.{task}[{index}]")
+            for index, entry in enumerate(entries)
+        )
 
     entries = raw.get("text", []) or []
     _require(isinstance(entries, list), source, f"{where}.text", "expected a list of text sources")
-    text = tuple(_text_source(entry, source, f"{where}.text[{index}]") for index, entry in enumerate(entries))
+    text = tuple(
+        _text_source(entry, source, f"{where}.text[{index}]") for index, entry in enumerate(entries)
+    )
 
     text_from = raw.get("text_from")
-    _require(text_from is None or isinstance(text_from, str), source, f"{where}.text_from",
-             f"expected a language code, found {text_from!r}")
-    return Language(code=code, name=name, datasets=tuple(datasets), text=text,
-                    text_from=text_from, text_note=raw.get("text_note"))
+    _require(
+        text_from is None or isinstance(text_from, str),
+        source,
+        f"{where}.text_from",
+        f"expected a language code, found {text_from!r}",
+    )
+    return Language(
+        code=code,
+        name=name,
+        datasets=tuple(datasets),
+        text=text,
+        text_from=text_from,
+        text_note=raw.get("text_note"),
+    )
 
 
 def load_catalogue(path: str | Path = DEFAULT_CATALOGUE) -> Catalogue:
@@ -273,10 +337,18 @@ def load_catalogue(path: str | Path = DEFAULT_CATALOGUE) -> Catalogue:
             raw = yaml.safe_load(handle)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
-            raise DataFormatError(path, mark.line + 1 if mark else None, f"invalid YAML: {error}") from None
-    _require(isinstance(raw, dict) and isinstance(raw.get("languages"), dict), path, "top level",
-             "expected a mapping with the key 'languages'")
-    languages = {str(code): _language(str(code), entry, path) for code, entry in raw["languages"].items()}
+            raise DataFormatError(
+                path, mark.line + 1 if mark else None, f"invalid YAML: {error}"
+            ) from None
+    _require(
+        isinstance(raw, dict) and isinstance(raw.get("languages"), dict),
+        path,
+        "top level",
+        "expected a mapping with the key 'languages'",
+    )
+    languages = {
+        str(code): _language(str(code), entry, path) for code, entry in raw["languages"].items()
+    }
     return Catalogue(languages, source=path)
 
 
@@ -299,13 +371,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m xlt.data.catalogue",
         description="Validate the language catalogue against the registry and list its languages.",
     )
-    parser.add_argument("--catalogue", type=Path, default=DEFAULT_CATALOGUE,
-                        help=f"language catalogue YAML (default: {DEFAULT_CATALOGUE})")
-    parser.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY,
-                        help=f"registry TSV that must list every catalogue path (default: {DEFAULT_REGISTRY})")
-    parser.add_argument("--root", type=Path, default=None,
-                        help="also check that every catalogue path exists under this folder "
-                             "(the resources folder or a data mirror)")
+    parser.add_argument(
+        "--catalogue",
+        type=Path,
+        default=DEFAULT_CATALOGUE,
+        help=f"language catalogue YAML (default: {DEFAULT_CATALOGUE})",
+    )
+    parser.add_argument(
+        "--registry",
+        type=Path,
+        default=DEFAULT_REGISTRY,
+        help=f"registry TSV that must list every catalogue path (default: {DEFAULT_REGISTRY})",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="also check that every catalogue path exists under this folder "
+        "(the resources folder or a data mirror)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -318,8 +402,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.root is not None:
         absent = [path for path in catalogue.paths() if not (args.root / path).is_file()]
         if absent:
-            logger.error("%d catalogue paths are missing under %s: %s", len(absent), args.root,
-                         ", ".join(absent[:10]))
+            logger.error(
+                "%d catalogue paths are missing under %s: %s",
+                len(absent),
+                args.root,
+                ", ".join(absent[:10]),
+            )
             return 1
 
     sys.stdout.write("code\tname\ttasks\ttext\n")

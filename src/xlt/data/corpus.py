@@ -26,6 +26,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -41,8 +42,13 @@ logger = logging.getLogger(__name__)
 REPORT_SUFFIX = ".json"
 REPORT_FORMAT_VERSION = 1
 
-# Reasons for dropping a sentence, in the order they are checked; leaks are counted by kind.
-DROP_REASONS: tuple[str, ...] = ("empty", "no_letters", "duplicate", *(f"leaked_{kind}" for kind in LEAK_KINDS))
+# Reasons for dropping a sentence, in the order they are checked. Leaks are counted by kind.
+DROP_REASONS: tuple[str, ...] = (
+    "empty",
+    "no_letters",
+    "duplicate",
+    *(f"leaked_{kind}" for kind in LEAK_KINDS),
+)
 
 
 @dataclass
@@ -52,7 +58,9 @@ class CorpusOptions:
     language: str = field(metadata={"help": "language code of the catalogue, e.g. fo or wol"})
     root: Path = field(
         default=Path("resources"),
-        metadata={"help": "folder holding github/<org>/<repo>/<path> (resources folder or data mirror)"},
+        metadata={
+            "help": "folder holding github/<org>/<repo>/<path> (resources folder or data mirror)"
+        },
     )
     catalogue: Path = field(default=DEFAULT_CATALOGUE, metadata={"help": "language catalogue YAML"})
     registry: Path | None = field(
@@ -67,13 +75,15 @@ class CorpusOptions:
         default=None,
         metadata={
             "help": "with max_sentences: draw the kept sentences with this seed instead of taking "
-                    "the first ones; they stay in corpus order"
+            "the first ones; they stay in corpus order"
         },
     )
 
     def __post_init__(self) -> None:
         if not isinstance(self.language, str) or not self.language:
-            raise ValueError(f"language={self.language!r} is invalid; expected a catalogue language code")
+            raise ValueError(
+                f"language={self.language!r} is invalid; expected a catalogue language code"
+            )
         self.root = Path(self.root)
         self.catalogue = Path(self.catalogue)
         self.registry = Path(self.registry) if self.registry is not None else None
@@ -82,10 +92,14 @@ class CorpusOptions:
         ):
             raise TypeError(f"max_sentences={self.max_sentences!r} must be an integer or None")
         if self.max_sentences is not None and self.max_sentences < 1:
-            raise ValueError(f"max_sentences={self.max_sentences} is invalid; expected a positive integer or None")
+            raise ValueError(
+                f"max_sentences={self.max_sentences} is invalid; "
+                "expected a positive integer or None"
+            )
         if self.shuffle_seed is not None and self.max_sentences is None:
             raise ValueError(
-                f"shuffle_seed={self.shuffle_seed} needs max_sentences; the seed only chooses which "
+                f"shuffle_seed={self.shuffle_seed} needs max_sentences; "
+                "the seed only chooses which "
                 "sentences a cap keeps"
             )
 
@@ -106,20 +120,30 @@ class SourceCounts:
 def _git_commit() -> str | None:
     try:
         completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=10, check=True,
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
     return completed.stdout.strip() or None
 
 
-def _provenance(options: CorpusOptions) -> dict[str, object]:
-    from sft.version import __version__
+def _package_version() -> str | None:
+    # Read from the installed metadata, because importing `sft` would load torch.
+    try:
+        return metadata.version("composable-sft")
+    except metadata.PackageNotFoundError:
+        return None
 
+
+def _provenance(options: CorpusOptions) -> dict[str, object]:
     return {
         "created_by": "xlt.data.corpus",
-        "package_version": __version__,
+        "package_version": _package_version(),
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "catalogue": str(options.catalogue),
@@ -128,7 +152,9 @@ def _provenance(options: CorpusOptions) -> dict[str, object]:
     }
 
 
-def _clean_source(source: TextSource, root: Path, counts: SourceCounts, seen: set[str]) -> list[str]:
+def _clean_source(
+    source: TextSource, root: Path, counts: SourceCounts, seen: set[str]
+) -> list[str]:
     """Return the new, non-empty sentences of one source, updating `counts` and `seen`."""
     kept = []
     for raw in read_text_source(root / source.path, source.reader, **source.options):
@@ -157,7 +183,9 @@ def _cap(sentences: list[tuple[int, str]], options: CorpusOptions) -> list[tuple
         return sentences
     if options.shuffle_seed is None:
         return sentences[: options.max_sentences]
-    chosen = random.Random(options.shuffle_seed).sample(range(len(sentences)), options.max_sentences)
+    chosen = random.Random(options.shuffle_seed).sample(
+        range(len(sentences)), options.max_sentences
+    )
     return [sentences[index] for index in sorted(chosen)]
 
 
@@ -178,13 +206,19 @@ def build_corpus(
         raise ValueError(f"language {options.language!r} has no masked-LM text: {note}")
 
     leak_filter = LeakFilter.from_test_files(catalogue.test_files(owner), options.root)
-    logger.info("%s: leak filter has %d keys from %d test files",
-                owner, len(leak_filter), len(leak_filter.files))
+    logger.info(
+        "%s: leak filter has %d keys from %d test files",
+        owner,
+        len(leak_filter),
+        len(leak_filter.files),
+    )
 
     seen: set[str] = set()
     all_counts: list[SourceCounts] = []
     sentences: list[tuple[int, str]] = []
-    for index, source in enumerate(tqdm(sources, desc=f"corpus {owner}", unit="file", leave=False, disable=None)):
+    for index, source in enumerate(
+        tqdm(sources, desc=f"corpus {owner}", unit="file", leave=False, disable=None)
+    ):
         counts = SourceCounts(path=source.path, reader=source.reader)
         if registry is not None and source.path in registry:
             counts.git_blob = registry.get(source.path).git_blob
@@ -205,7 +239,9 @@ def build_corpus(
         counts.in_corpus = per_source[index]
     texts = [sentence for _, sentence in capped]
 
-    removed = {reason: sum(counts.dropped[reason] for counts in all_counts) for reason in DROP_REASONS}
+    removed = {
+        reason: sum(counts.dropped[reason] for counts in all_counts) for reason in DROP_REASONS
+    }
     removed["cap"] = len(sentences) - len(capped)
     report = {
         "format_version": REPORT_FORMAT_VERSION,
@@ -223,12 +259,16 @@ def build_corpus(
     return texts, report
 
 
-def write_corpus(texts: list[str], report: dict[str, object], output: Path, report_path: Path) -> None:
+def write_corpus(
+    texts: list[str], report: dict[str, object], output: Path, report_path: Path
+) -> None:
     """Write the corpus (one sentence per line) and its report, each atomically."""
     with atomic_open(output) as handle:
         for sentence in texts:
             handle.write(sentence + "\n")
-    atomic_write_text(report_path, json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        report_path, json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
 
 
 def _help(name: str) -> str:
@@ -241,14 +281,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Build the masked-LM corpus of one language and its JSON report.",
     )
     parser.add_argument("--language", required=True, help=_help("language"))
-    parser.add_argument("--root", type=Path, default=Path("resources"), help=_help("root") + " (default: resources)")
-    parser.add_argument("--catalogue", type=Path, default=DEFAULT_CATALOGUE,
-                        help=f"{_help('catalogue')} (default: {DEFAULT_CATALOGUE})")
-    parser.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY,
-                        help=f"{_help('registry')} (default: {DEFAULT_REGISTRY})")
-    parser.add_argument("--output", type=Path, required=True, help="corpus file to write, one sentence a line")
-    parser.add_argument("--report", type=Path, default=None,
-                        help=f"JSON report to write (default: the output path with suffix {REPORT_SUFFIX})")
+    parser.add_argument(
+        "--root", type=Path, default=Path("resources"), help=_help("root") + " (default: resources)"
+    )
+    parser.add_argument(
+        "--catalogue",
+        type=Path,
+        default=DEFAULT_CATALOGUE,
+        help=f"{_help('catalogue')} (default: {DEFAULT_CATALOGUE})",
+    )
+    parser.add_argument(
+        "--registry",
+        type=Path,
+        default=DEFAULT_REGISTRY,
+        help=f"{_help('registry')} (default: {DEFAULT_REGISTRY})",
+    )
+    parser.add_argument(
+        "--output", type=Path, required=True, help="corpus file to write, one sentence a line"
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help=f"JSON report to write (default: the output path with suffix {REPORT_SUFFIX})",
+    )
     parser.add_argument("--max-sentences", type=int, default=None, help=_help("max_sentences"))
     parser.add_argument("--shuffle-seed", type=int, default=None, help=_help("shuffle_seed"))
     args = parser.parse_args(argv)
@@ -256,19 +312,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         options = CorpusOptions(
-            language=args.language, root=args.root, catalogue=args.catalogue, registry=args.registry,
-            max_sentences=args.max_sentences, shuffle_seed=args.shuffle_seed,
+            language=args.language,
+            root=args.root,
+            catalogue=args.catalogue,
+            registry=args.registry,
+            max_sentences=args.max_sentences,
+            shuffle_seed=args.shuffle_seed,
         )
         texts, report = build_corpus(options)
     except (ValueError, TypeError, KeyError, OSError) as error:
-        # DataFormatError is a ValueError; KeyError carries its message as the first argument.
+        # DataFormatError is a ValueError. A KeyError carries its message as the first argument.
         logger.error("%s", error.args[0] if isinstance(error, KeyError) else error)
         return 1
 
     report_path = args.report or args.output.with_suffix(REPORT_SUFFIX)
     write_corpus(texts, report, args.output, report_path)
-    logger.info("%s: wrote %d sentences (%d words) to %s; %s", args.language, report["sentences"],
-                report["words"], args.output, ", ".join(f"{key} {value}" for key, value in report["removed"].items()))
+    logger.info(
+        "%s: wrote %d sentences (%d words) to %s; %s",
+        args.language,
+        report["sentences"],
+        report["words"],
+        args.output,
+        ", ".join(f"{key} {value}" for key, value in report["removed"].items()),
+    )
     return 0
 
 

@@ -139,24 +139,44 @@ def _download(
     check = _blob_checker(entry, url, target)
     for attempt in range(1, retries + 2):
         try:
-            with opener(url, timeout=timeout) as response, atomic_open(target, "wb", verify=check) as writer:
+            with (
+                opener(url, timeout=timeout) as response,
+                atomic_open(target, "wb", verify=check) as writer,
+            ):
                 shutil.copyfileobj(response, writer, _CHUNK_SIZE)
             return
         except urllib.error.HTTPError as error:
             # A 404 or 403 does not go away on retry: the commit or path is wrong.
             if error.code < 500 or attempt > retries:
-                raise OSError(f"download of {url} failed: HTTP {error.code} {error.reason}") from error
-            logger.warning("download of %s failed (HTTP %s), attempt %d of %d; retrying",
-                           url, error.code, attempt, retries + 1)
-        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
+                raise OSError(
+                    f"download of {url} failed: HTTP {error.code} {error.reason}"
+                ) from error
+            logger.warning(
+                "download of %s failed (HTTP %s), attempt %d of %d; retrying",
+                url,
+                error.code,
+                attempt,
+                retries + 1,
+            )
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            TimeoutError,
+            ConnectionError,
+        ) as error:
             if attempt > retries:
                 raise OSError(
                     f"download of {url} failed after {attempt} attempts: {error}; without network "
                     "access, pass --mirror with a data mirror folder instead"
                 ) from error
-            logger.warning("download of %s failed (%s), attempt %d of %d; retrying",
-                           url, error, attempt, retries + 1)
-        time.sleep(min(2.0 ** attempt, 30.0))
+            logger.warning(
+                "download of %s failed (%s), attempt %d of %d; retrying",
+                url,
+                error,
+                attempt,
+                retries + 1,
+            )
+        time.sleep(min(2.0**attempt, 30.0))
 
 
 def fetch_entry(
@@ -172,8 +192,8 @@ def fetch_entry(
 ) -> Path:
     """Fetch one registered file to `<root>/github/<org>/<repo>/<path>` and return that path.
 
-    With `mirror`, copy the file from the mirror (or symlink it when `link` is true) and never use
-    the network; otherwise download it from `base_url` with `opener`, retrying network errors and
+    With `mirror`, copy the file from the mirror (or symlink it when `link` is true) without using
+    the network. Otherwise download it from `base_url` with `opener`, retrying network errors and
     HTTP 5xx `retries` times. A file already present with the registered blob id is kept as it is.
     Raises `BlobMismatchError` (after deleting the file) when the content differs from the registry,
     FileNotFoundError when the mirror lacks the file and OSError when the download fails.
@@ -192,7 +212,9 @@ def fetch_entry(
     return target
 
 
-def fetch_entries(entries: Iterable[RegistryEntry], root: str | Path = DEFAULT_ROOT, **options) -> list[Path]:
+def fetch_entries(
+    entries: Iterable[RegistryEntry], root: str | Path = DEFAULT_ROOT, **options
+) -> list[Path]:
     """Fetch several entries with `fetch_entry`; stop at the first failure."""
     return [fetch_entry(entry, root, **options) for entry in entries]
 
@@ -221,33 +243,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     )
     parser.add_argument(
-        "targets", nargs="*", metavar="TARGET",
+        "targets",
+        nargs="*",
+        metavar="TARGET",
         help="file to fetch, as ROOT/github/<org>/<repo>/<path> or github/<org>/<repo>/<path>",
     )
     parser.add_argument("--all", action="store_true", help="fetch every file of the registry")
     parser.add_argument(
-        "--registry", type=Path, default=DEFAULT_REGISTRY,
+        "--registry",
+        type=Path,
+        default=DEFAULT_REGISTRY,
         help=f"registry TSV (default: {DEFAULT_REGISTRY})",
     )
     parser.add_argument(
-        "--root", type=Path, default=DEFAULT_ROOT,
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
         help=f"folder that receives github/<org>/<repo>/<path> (default: {DEFAULT_ROOT})",
     )
     parser.add_argument(
-        "--mirror", type=Path, default=None,
+        "--mirror",
+        type=Path,
+        default=None,
         help="data mirror folder laid out as github/<org>/<repo>/<path>; when given, files are "
-             "copied from it and the network is not used",
+        "copied from it and the network is not used",
     )
     parser.add_argument(
-        "--link", action="store_true",
+        "--link",
+        action="store_true",
         help="with --mirror, create symbolic links to the mirror's files instead of copies",
     )
     parser.add_argument(
-        "--base-url", default=RAW_GITHUB_URL,
-        help=f"download server, followed by /<org>/<repo>/<commit>/<path> (default: {RAW_GITHUB_URL})",
+        "--base-url",
+        default=RAW_GITHUB_URL,
+        help="download server, followed by /<org>/<repo>/<commit>/<path> "
+        f"(default: {RAW_GITHUB_URL})",
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per download request")
-    parser.add_argument("--retries", type=int, default=2, help="extra attempts after a network error")
+    parser.add_argument(
+        "--retries", type=int, default=2, help="extra attempts after a network error"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

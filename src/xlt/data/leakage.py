@@ -6,7 +6,7 @@ the tokenised test sets (`Hello , world .`) match the raw text they were made fr
 
 - equals the key of a test sentence ("exact"),
 - contains the key of a test sentence of at least `MIN_SUBSTRING_CHARS` characters
-  ("contains_test"), as when a text line holds several sentences, one of them from a test set, or
+  ("contains_test"), as when a text line contains several sentences, one of them from a test set, or
 - is at least `MIN_SUBSTRING_CHARS` characters long and occurs inside the key of a test sentence
   ("inside_test"), as when the text was split at an abbreviation inside a test sentence.
 
@@ -67,7 +67,9 @@ class LeakFilter:
 
     def __init__(self, min_substring_chars: int = MIN_SUBSTRING_CHARS) -> None:
         if min_substring_chars < 1:
-            raise ValueError(f"min_substring_chars={min_substring_chars} is invalid; expected at least 1")
+            raise ValueError(
+                f"min_substring_chars={min_substring_chars} is invalid; expected at least 1"
+            )
         self.min_substring_chars = min_substring_chars
         self.keys: set[str] = set()
         self.files: list[dict[str, object]] = []
@@ -113,7 +115,7 @@ class LeakFilter:
         if sentence_by_prefix:
             for test_key in self.keys:
                 for start in range(len(test_key) - width + 1):
-                    for index in sentence_by_prefix.get(test_key[start:start + width], ()):
+                    for index in sentence_by_prefix.get(test_key[start : start + width], ()):
                         if index not in leaks and test_key.startswith(keys[index], start):
                             leaks[index] = "inside_test"
         return leaks
@@ -121,7 +123,7 @@ class LeakFilter:
 
 def _contains_any(text: str, by_prefix: dict[str, list[str]], width: int) -> bool:
     for start in range(len(text) - width + 1):
-        candidates = by_prefix.get(text[start:start + width])
+        candidates = by_prefix.get(text[start : start + width])
         if candidates and any(text.startswith(candidate, start) for candidate in candidates):
             return True
     return False

@@ -1,12 +1,12 @@
 """Reader for NER files in CoNLL format, with tags mapped onto the shared `NER_TAGS`.
 
-A file has one `token TAG` line per token (whitespace-separated; when a line has more columns, as
-in the four-column CoNLL-2003 files, the first is the token and the last the tag) and a blank line
-between sentences. `-DOCSTART-` lines are skipped and end a sentence.
+A file has one `token TAG` line per token, separated by whitespace, and a blank line between
+sentences. When a line has more columns, as in the four-column CoNLL-2003 files, the first is the
+token and the last the tag. `-DOCSTART-` lines are skipped and end a sentence.
 
 Entity types are mapped by a type map such as `{"DATE": "O"}` (MasakhaNER) or `{"MISC": "O"}`:
 a type mapped to "O" turns its B- and I- tags into O, and a type mapped to another name is
-renamed. Every tag must end up in `NER_TAGS`; anything else raises `DataFormatError` with the file
+renamed. Every tag must end up in `NER_TAGS`. Anything else raises `DataFormatError` with the file
 and line, so that an unexpected type is never dropped silently.
 
 An I- tag that does not continue an entity of its type (the previous tag is neither B- nor I- of
@@ -57,7 +57,8 @@ def _map_tag(tag: str, type_map: Mapping[str, str], path: Path, line: int) -> st
     prefix, separator, entity_type = tag.partition("-")
     if not separator or prefix not in ("B", "I") or not entity_type:
         raise DataFormatError(
-            path, line,
+            path,
+            line,
             f"invalid tag {tag!r}: expected O, B-<TYPE> or I-<TYPE> (IOB2; BIOES tags are not "
             "supported)",
         )
@@ -65,7 +66,8 @@ def _map_tag(tag: str, type_map: Mapping[str, str], path: Path, line: int) -> st
     mapped = OUTSIDE if target == OUTSIDE else f"{prefix}-{target}"
     if mapped not in _NER_TAGS:
         raise DataFormatError(
-            path, line,
+            path,
+            line,
             f"unknown tag {tag!r}: the entity type {entity_type!r} is not one of "
             f"{', '.join(ENTITY_TYPES)}; map it in the type map (for example {entity_type}: O)",
         )
@@ -102,7 +104,8 @@ def iter_ner_conll(
                 continue
             if len(columns) < 2:
                 raise DataFormatError(
-                    path, number,
+                    path,
+                    number,
                     f"expected a token and a tag separated by whitespace, found {line.strip()!r}",
                 )
 
@@ -112,7 +115,8 @@ def iter_ner_conll(
                 if previous[2:] != tag[2:]:
                     if orphan_inside == "reject":
                         raise DataFormatError(
-                            path, number,
+                            path,
+                            number,
                             f"tag {columns[-1]!r} continues no entity (previous tag: {previous}); "
                             f"expected B-{tag[2:]} or I-{tag[2:]} before it",
                         )
@@ -124,10 +128,13 @@ def iter_ner_conll(
     if tokens:
         yield NerSentence(tokens=tokens, tags=tags)
     if repaired_lines:
-        shown = ", ".join(str(line) for line in repaired_lines[:5])
+        first_lines = ", ".join(str(line) for line in repaired_lines[:5])
         logger.warning(
             "%s: changed %d I- tags that continue no entity to B- (lines %s%s)",
-            path, len(repaired_lines), shown, ", ..." if len(repaired_lines) > 5 else "",
+            path,
+            len(repaired_lines),
+            first_lines,
+            ", ..." if len(repaired_lines) > 5 else "",
         )
 
 

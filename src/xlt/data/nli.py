@@ -1,4 +1,4 @@
-"""Readers for the NLI formats: AmericasNLI, TextFooler's samples and counterfactually-augmented-data.
+"""Readers for the NLI formats of AmericasNLI, TextFooler and counterfactually-augmented-data.
 
 Every reader returns `NliExample` records whose label indexes `NLI_LABELS` (entailment, neutral,
 contradiction) and raises `DataFormatError` naming the file and line for a wrong header, a wrong
@@ -33,7 +33,12 @@ NLI_FORMATS: tuple[str, ...] = ("americasnli", "textfooler", "cad")
 _LABEL_INDEX = {label: index for index, label in enumerate(NLI_LABELS)}
 
 _PTB_BRACKETS = {
-    "-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
+    "-LRB-": "(",
+    "-RRB-": ")",
+    "-LSB-": "[",
+    "-RSB-": "]",
+    "-LCB-": "{",
+    "-RCB-": "}",
 }
 _BRACKET_TOKEN = re.compile(r"-(?:LRB|RRB|LSB|RSB|LCB|RCB)-")
 _DOUBLE_QUOTED = re.compile(r"`` (.*?) ''")
@@ -44,7 +49,7 @@ _SPACE_AFTER = re.compile(r"(?<!\S)([(\[{$]) ")
 
 
 def detokenize_ptb(text: str) -> str:
-    """Undo the common Penn Treebank tokenisation: brackets, quotes, clitics and punctuation spacing.
+    """Undo the common Penn Treebank tokenisation of brackets, quotes, clitics and punctuation.
 
     Light by design: `do n't` becomes `don't`, `` `` a '' `` becomes `"a"`, `-LRB- x -RRB-`
     becomes `(x)` and no space is left before `, . ; : ! ? %` or after `( $`. Hyphens, slashes and
@@ -69,7 +74,9 @@ def _label(value: str, path: Path, line: int) -> int:
         ) from None
 
 
-def _rows(path: Path, columns: int, header: Sequence[str] | None) -> Iterator[tuple[int, list[str]]]:
+def _rows(
+    path: Path, columns: int, header: Sequence[str] | None
+) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, fields) of a TSV file, checking the header and the column count."""
     with open(path, encoding="utf-8", newline="") as handle:
         for number, line in enumerate(handle, start=1):
@@ -79,7 +86,8 @@ def _rows(path: Path, columns: int, header: Sequence[str] | None) -> Iterator[tu
                 if header is not None:
                     if tuple(line.split("\t")) != tuple(header):
                         raise DataFormatError(
-                            path, 1,
+                            path,
+                            1,
                             f"invalid header {line!r}: expected the tab-separated columns "
                             f"{' '.join(header)}",
                         )
@@ -98,15 +106,22 @@ def _example(
     premise: str, hypothesis: str, label: str, path: Path, number: int, **extra
 ) -> NliExample:
     return NliExample(
-        premise=premise.strip(), hypothesis=hypothesis.strip(), label=_label(label, path, number), **extra
+        premise=premise.strip(),
+        hypothesis=hypothesis.strip(),
+        label=_label(label, path, number),
+        **extra,
     )
 
 
 def _warn_empty(examples: list[NliExample], path: Path) -> list[NliExample]:
     empty = sum(1 for example in examples if not example.premise or not example.hypothesis)
     if empty:
-        logger.warning("%s: %d of %d examples have an empty premise or hypothesis; they are kept",
-                       path, empty, len(examples))
+        logger.warning(
+            "%s: %d of %d examples have an empty premise or hypothesis; they are kept",
+            path,
+            empty,
+            len(examples),
+        )
     return examples
 
 
@@ -115,8 +130,9 @@ def read_americasnli(path: str | Path) -> list[NliExample]:
     path = Path(path)
     examples = [
         _example(premise, hypothesis, label, path, number, language=language, example_id=example_id)
-        for number, (example_id, language, premise, hypothesis, label)
-        in _rows(path, len(AMERICASNLI_HEADER), AMERICASNLI_HEADER)
+        for number, (example_id, language, premise, hypothesis, label) in _rows(
+            path, len(AMERICASNLI_HEADER), AMERICASNLI_HEADER
+        )
     ]
     return _warn_empty(examples, path)
 

@@ -102,7 +102,8 @@ class Registry:
 def _parse_row(fields: Sequence[str], source: Path, line: int) -> RegistryEntry:
     if len(fields) != len(REGISTRY_COLUMNS):
         raise DataFormatError(
-            source, line,
+            source,
+            line,
             f"expected {len(REGISTRY_COLUMNS)} tab-separated columns "
             f"({' '.join(REGISTRY_COLUMNS)}), found {len(fields)}",
         )
@@ -111,7 +112,9 @@ def _parse_row(fields: Sequence[str], source: Path, line: int) -> RegistryEntry:
     for column, value in (("org", org), ("repo", repo)):
         if not _NAME.fullmatch(value):
             raise DataFormatError(
-                source, line, f"invalid {column} {value!r}: expected letters, digits, '_', '.' or '-'"
+                source,
+                line,
+                f"invalid {column} {value!r}: expected letters, digits, '_', '.' or '-'",
             )
     for column, value in (("commit", commit), ("git_blob", blob)):
         if not _SHA1_HEX.fullmatch(value):
@@ -120,9 +123,15 @@ def _parse_row(fields: Sequence[str], source: Path, line: int) -> RegistryEntry:
             )
 
     parts = PurePosixPath(path).parts
-    if not path or path.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\\" in path:
+    if (
+        not path
+        or path.startswith("/")
+        or any(part in ("", ".", "..") for part in parts)
+        or "\\" in path
+    ):
         raise DataFormatError(
-            source, line,
+            source,
+            line,
             f"invalid path {path!r}: expected a relative POSIX path inside the repository, "
             "without '.' or '..'",
         )
@@ -132,7 +141,9 @@ def _parse_row(fields: Sequence[str], source: Path, line: int) -> RegistryEntry:
             source, line, f"invalid bytes {size!r}: expected a non-negative integer"
         )
 
-    return RegistryEntry(org=org, repo=repo, commit=commit, path=path, bytes=int(size), git_blob=blob)
+    return RegistryEntry(
+        org=org, repo=repo, commit=commit, path=path, bytes=int(size), git_blob=blob
+    )
 
 
 def read_registry(path: str | Path) -> Registry:
@@ -144,7 +155,8 @@ def read_registry(path: str | Path) -> Registry:
         header = handle.readline().rstrip("\r\n")
         if tuple(header.split("\t")) != REGISTRY_COLUMNS:
             raise DataFormatError(
-                path, 1,
+                path,
+                1,
                 f"invalid header {header!r}: expected the tab-separated columns "
                 f"{' '.join(REGISTRY_COLUMNS)}",
             )
@@ -155,7 +167,8 @@ def read_registry(path: str | Path) -> Registry:
             entry = _parse_row(line.split("\t"), path, line_number)
             if entry.local_path in seen:
                 raise DataFormatError(
-                    path, line_number,
+                    path,
+                    line_number,
                     f"{entry.local_path} is already registered on line {seen[entry.local_path]}",
                 )
             seen[entry.local_path] = line_number
@@ -169,7 +182,14 @@ def write_registry(entries: Iterable[RegistryEntry], path: str | Path) -> int:
     with atomic_open(path) as handle:
         handle.write("\t".join(REGISTRY_COLUMNS) + "\n")
         for entry in rows:
-            values = (entry.org, entry.repo, entry.commit, entry.path, str(entry.bytes), entry.git_blob)
+            values = (
+                entry.org,
+                entry.repo,
+                entry.commit,
+                entry.path,
+                str(entry.bytes),
+                entry.git_blob,
+            )
             handle.write("\t".join(values) + "\n")
     return len(rows)
 
@@ -182,18 +202,24 @@ def registry_from_manifest(manifest: str | Path) -> Registry:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m xlt.data.registry",
-        description="Generate the data registry from a data mirror's MANIFEST.tsv, or validate one.",
+        description="Generate the data registry from a data mirror's MANIFEST.tsv or check one.",
     )
     parser.add_argument(
-        "--from-manifest", type=Path, metavar="MANIFEST",
+        "--from-manifest",
+        type=Path,
+        metavar="MANIFEST",
         help="MANIFEST.tsv of a data mirror (columns: org repo commit path bytes git_blob)",
     )
     parser.add_argument(
-        "--output", type=Path, default=DEFAULT_REGISTRY,
+        "--output",
+        type=Path,
+        default=DEFAULT_REGISTRY,
         help=f"registry TSV to write (default: {DEFAULT_REGISTRY})",
     )
     parser.add_argument(
-        "--check", type=Path, metavar="REGISTRY",
+        "--check",
+        type=Path,
+        metavar="REGISTRY",
         help="only validate this registry TSV and print its row count",
     )
     args = parser.parse_args(argv)

@@ -74,7 +74,8 @@ def read_leipzig(path: Path) -> Iterator[str]:
             identifier, separator, sentence = line.rstrip("\r\n").partition("\t")
             if not separator or not identifier.strip().isdigit():
                 raise DataFormatError(
-                    path, number,
+                    path,
+                    number,
                     "expected a Leipzig sentence line: a numeric sentence ID, a tab, the sentence",
                 )
             yield sentence
@@ -104,7 +105,8 @@ def read_lafand_jsonl(path: Path, field: str) -> Iterator[str]:
             if not isinstance(translation, dict) or not isinstance(translation.get(field), str):
                 keys = sorted(translation) if isinstance(translation, dict) else []
                 raise DataFormatError(
-                    path, number,
+                    path,
+                    number,
                     f"expected an object with a string at translation.{field}; found the "
                     f"translation keys {keys}",
                 )
@@ -137,7 +139,9 @@ TEXT_READER_OPTIONS: dict[str, tuple[str, ...]] = {"lafand_jsonl": ("field",)}
 def read_text_source(path: str | Path, reader: str, **options: str) -> Iterator[str]:
     """Yield the raw sentences of `path` read by the reader named `reader` (see `TEXT_READERS`)."""
     if reader not in TEXT_READERS:
-        raise ValueError(f"reader={reader!r} is not supported; use one of {', '.join(TEXT_READERS)}")
+        raise ValueError(
+            f"reader={reader!r} is not supported; use one of {', '.join(TEXT_READERS)}"
+        )
     expected = set(TEXT_READER_OPTIONS.get(reader, ()))
     if set(options) != expected:
         raise ValueError(

@@ -3,10 +3,12 @@
 Lines are parsed with the `conllu` package. Multiword-token ranges (`1-2`) and empty nodes (`1.1`)
 are left out of the word sequence, so word `i` of a `UdSentence` has CoNLL-U ID `i + 1`. The
 reader keeps every comment, the UPOS tag, the HEAD and the universal part of DEPREL (the subtype
-after ':' is dropped). It raises `DataFormatError` naming the file and line for a line without 10
-tab-separated columns, an invalid ID, word IDs out of sequence, a non-integer HEAD, a HEAD outside
-the sentence or equal to the word's own ID, a sentence without exactly one root, an unknown UPOS
-tag and an unknown universal relation.
+after ':' is dropped). It raises `DataFormatError` naming the file and line for:
+
+- a line without 10 tab-separated columns, an invalid ID or word IDs out of sequence;
+- a non-integer HEAD, a HEAD outside the sentence or equal to the word's own ID;
+- a sentence without exactly one root;
+- an unknown UPOS tag or universal relation.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def _blocks(path: Path) -> Iterator[_Block]:
             elif line.startswith("#"):
                 if block.tokens:
                     raise DataFormatError(
-                        path, number,
+                        path,
+                        number,
                         "comment line inside a sentence; comments must come before the first "
                         "token line of a sentence",
                     )
@@ -92,7 +95,8 @@ def _sentence(block: _Block, path: Path) -> UdSentence:
         columns = line.split("\t")
         if len(columns) != CONLLU_COLUMNS:
             raise DataFormatError(
-                path, number,
+                path,
+                number,
                 f"expected {CONLLU_COLUMNS} tab-separated columns "
                 f"({' '.join(name.upper() for name in DEFAULT_FIELDS)}), found {len(columns)}",
             )
@@ -114,20 +118,23 @@ def _sentence(block: _Block, path: Path) -> UdSentence:
 
         if token_id != len(words) + 1:
             raise DataFormatError(
-                path, number,
+                path,
+                number,
                 f"word ID {token_id} out of sequence: expected {len(words) + 1} (word IDs of a "
                 "sentence run 1, 2, 3, ...)",
             )
         if tag not in _UPOS:
             raise DataFormatError(
-                path, number,
+                path,
+                number,
                 f"unknown UPOS tag {tag!r} for word {token_id} {form!r}; "
                 f"expected one of {', '.join(UPOS_TAGS)}",
             )
         relation = deprel.split(":", 1)[0]
         if relation not in _DEPRELS:
             raise DataFormatError(
-                path, number,
+                path,
+                number,
                 f"unknown dependency relation {deprel!r} for word {token_id} {form!r}; its part "
                 f"before ':' must be one of the universal relations {', '.join(UNIVERSAL_DEPRELS)}",
             )
@@ -139,12 +146,15 @@ def _sentence(block: _Block, path: Path) -> UdSentence:
         if token_id > covered_until:
             tokens.append(form)
 
-    heads = [_head(raw, index + 1, len(words), words[index], path, number)
-             for index, (number, raw) in enumerate(raw_heads)]
+    heads = [
+        _head(raw, index + 1, len(words), words[index], path, number)
+        for index, (number, raw) in enumerate(raw_heads)
+    ]
     roots = heads.count(0)
     if roots != 1:
         raise DataFormatError(
-            path, block.tokens[0][0],
+            path,
+            block.tokens[0][0],
             f"sentence has {roots} words with HEAD 0; a dependency tree has exactly one root",
         )
     return UdSentence(
@@ -162,14 +172,16 @@ def _sentence(block: _Block, path: Path) -> UdSentence:
 def _head(raw: str, word_id: int, length: int, form: str, path: Path, number: int) -> int:
     if not raw.isascii() or not raw.isdigit():
         raise DataFormatError(
-            path, number,
+            path,
+            number,
             f"invalid HEAD {raw!r} for word {word_id} {form!r}: expected an integer word ID, "
             "0 for the root",
         )
     head = int(raw)
     if head > length:
         raise DataFormatError(
-            path, number,
+            path,
+            number,
             f"HEAD {head} of word {word_id} {form!r} is outside the sentence, which has "
             f"{length} words",
         )
