@@ -67,7 +67,7 @@ def word_accuracy(
 def majority_tag_accuracy(gold: Sequence[Sequence[Hashable]]) -> dict[str, Any]:
     """Compute the word accuracy of always predicting the most frequent gold tag of `gold` itself.
 
-    This is the baseline that a tagger must beat; ties between equally frequent tags go to the
+    This is the baseline that a tagger must beat. Ties between equally frequent tags go to the
     tag that sorts first, so the result does not depend on sentence order.
     """
     counts = Counter(tag for sentence in gold for tag in sentence)

@@ -78,7 +78,7 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 def git_is_dirty(path: str | os.PathLike | None = None) -> bool | None:
     """Return whether tracked files of the repository containing `path` have uncommitted changes.
 
-    None means the answer is unknown (not a git work tree, or git is not installed).
+    None means unknown: the code is not in a git work tree, or git is not installed.
     """
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
     try:

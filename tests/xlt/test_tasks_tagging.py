@@ -17,7 +17,7 @@ SNIPPETS = Path(__file__).parent / "snippets"
 
 
 class OracleTagger(torch.nn.Module):
-    """Returns logits that put all mass on the gold label of every labelled token."""
+    """Tagger stand-in whose logits put all mass on the gold label of every labelled token."""
 
     def __init__(self, num_labels):
         super().__init__()
@@ -65,6 +65,9 @@ def test_pos_evaluate_oracle_scores_one(tokenizer):
     assert metrics["num_words"] == sum(len(r.words) for r in records)
     assert metrics["num_words_not_encoded"] == 0
     assert [row["predicted"] for row in rows] == [r.upos for r in records]
+    # Of 18 words, DET, NOUN, PROPN, PUNCT and VERB have 3 each; the tie goes to DET.
+    assert metrics["majority_tag_baseline"]["majority_tag"] == "DET"
+    assert metrics["majority_tag_baseline"]["accuracy"] == 3 / 18
 
 
 def test_pos_evaluate_counts_truncated_words_as_errors(tokenizer):
@@ -78,7 +81,7 @@ def test_pos_evaluate_counts_truncated_words_as_errors(tokenizer):
     assert any(None in row["predicted"] for row in rows)
 
 
-def test_ner_reads_target_file_with_date_mapped_to_o(tokenizer):
+def test_ner_read_maps_date_to_o(tokenizer):
     task = build_task("ner", tokenizer, 32)
     records = task.read(str(SNIPPETS / "tasks_ner_target.txt"))
     assert records[0].tags == ["B-PER", "O", "O", "B-LOC", "O", "O", "O"]

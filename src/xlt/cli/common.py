@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    """Load a fast tokenizer; word-level tasks need its word ids."""
+    """Load a fast tokenizer, whose word ids the word-level tasks need."""
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True)
     if not tokenizer.is_fast:
         raise ValueError(

@@ -3,7 +3,7 @@
 Usage: `python -m xlt.cli.dump_text --task TASK --files FILE [FILE ...] --output OUT.txt`
 
 Word-level tasks (pos, dp, ner) write one sentence per line with its words separated by TAB
-characters; the trimming step must tokenise those lines with `is_split_into_words=True`, as the
+characters. The trimming step must tokenise those lines with `is_split_into_words=True`, as the
 tasks do. The other tasks (mlm, nli) write each text that goes to the tokenizer on its own line
 (NLI premises and hypotheses as separate lines). The kind of the output ("words" or "text") is
 logged and written to `OUT.txt.json` next to the output, with the input files and line count.
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 def write_lines_atomic(path: Path, lines) -> int:
-    """Write `lines` (no line may contain a line break) to `path` atomically; return the count."""
+    """Write `lines` to `path` atomically and return their count. No line may contain a line break."""
     count = 0
     with atomic_open(path, "w") as handle:
         for line in lines:

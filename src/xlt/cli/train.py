@@ -49,7 +49,7 @@ _CHECKPOINT_FOLDER = re.compile(r"checkpoint-\d+")
 
 @dataclass
 class MethodArguments:
-    """Which training method produces the artifact."""
+    """Training method that produces the artifact."""
 
     method: str = field(
         default="lottery_ticket",
@@ -70,7 +70,7 @@ def build_parser() -> HfArgumentParser:
         (ModelArguments, DataArguments, MethodArguments, TaskArguments, SftArguments, TrainingArguments),
         description="Train a language SFT (task mlm) or a task SFT and save it with its metrics.",
     )
-    # Nothing is reported to W&B unless a config or the command line asks for it.
+    # Nothing is reported to W&B unless a config or the command line sets report_to.
     parser.set_defaults(report_to="none")
     return parser
 
@@ -108,7 +108,7 @@ def configure_model_selection(training_args: TrainingArguments, task: Task, expl
 
 
 def remove_trainer_checkpoints(output_dir: Path) -> None:
-    """Delete the Trainer's `checkpoint-N` folders; the SFT is the only artifact kept."""
+    """Delete the Trainer's `checkpoint-N` folders, because the SFT is the only artifact kept."""
     for folder in sorted(output_dir.glob("checkpoint-*")):
         if folder.is_dir() and _CHECKPOINT_FOLDER.fullmatch(folder.name):
             shutil.rmtree(folder)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     model_args, data_args, method_args, task_args, sft_args, training_args = parsed
     check_arguments(method_args, sft_args, training_args, data_args, explicit)
 
-    # Log: INFO on the main process unless log_level says otherwise, as in transformers' examples.
+    # Log: INFO on the main process unless log_level sets another level, as in transformers' examples.
     if training_args.should_log:
         transformers.utils.logging.set_verbosity_info()
     setup_logging(training_args.get_process_log_level())

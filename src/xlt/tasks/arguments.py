@@ -15,7 +15,7 @@ WORD_POOLING_METHODS: tuple[str, ...] = ("first", "mean")
 
 @dataclass
 class TaskArguments:
-    """Task-specific options; each one only affects the tasks named in its help text."""
+    """Task-specific options. Each one only affects the tasks named in its help text."""
 
     mlm_probability: float = field(
         default=0.15,

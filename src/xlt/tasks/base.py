@@ -123,7 +123,7 @@ def run_inference(
 class Task(ABC):
     """One task: how its records become features, batches, model outputs and metrics.
 
-    Subclasses set the class attributes and implement the abstract methods. An instance holds the
+    Subclasses set the class attributes and implement the abstract methods. An instance keeps the
     tokenizer and the task options, so that the same instance serves training and evaluation.
     """
 
@@ -179,7 +179,7 @@ class Task(ABC):
     def evaluate(
         self, model: PreTrainedModel, records: Sequence[Any], batch_size: int
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Predict every record and score it; return the metrics and one prediction row per record."""
+        """Predict and score every record, returning the metrics and one prediction row per record."""
 
     @abstractmethod
     def compute_metrics(self, prediction: EvalPrediction) -> dict[str, float]:

@@ -7,9 +7,9 @@ gives every (dependent, head) arc a score, and a second biaffine scorer gives ev
 relation label.
 
 The parser class for an encoder architecture subclasses that architecture's `PreTrainedModel`
-base class and stores the encoder under the same attribute (`bert`, `roberta`, ...) as the
-masked-LM and token-classification models do, so encoder parameter names are identical and a
-language SFT applies to the parser unchanged.
+base class. It stores the encoder under the same attribute (`bert`, `roberta`, ...) as the
+masked-LM and token-classification models do. Encoder parameter names are therefore identical,
+and a language SFT applies to the parser unchanged.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ PARSER_CONFIG_DEFAULTS = {
 class Biaffine(nn.Module):
     """Biaffine scorer: `score[b, i, j, o] = [d_i; 1]^T U_o [h_j; 1]` for dependents d and heads h.
 
-    `dependent_bias` and `head_bias` add the linear terms in d and h; the arc scorer leaves out the
-    dependent term because it is the same for every head of a dependent and cancels in the softmax.
+    `dependent_bias` and `head_bias` add the linear terms in d and h. The arc scorer leaves out
+    the dependent term, because it is the same for every head of a dependent and cancels in the
+    softmax over heads.
     """
 
     def __init__(self, input_size: int, num_outputs: int, dependent_bias: bool, head_bias: bool):

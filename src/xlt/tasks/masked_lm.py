@@ -2,9 +2,9 @@
 
 Text lines are tokenised without special tokens, concatenated and cut into blocks of
 `max_seq_length` tokens including the special tokens that wrap each block, so no token is
-wasted on padding except in the last block. Training blocks are masked afresh in every batch;
-validation and test blocks are masked once with a seeded `torch.Generator`, so the loss and
-accuracy of different evaluations (and of different checkpoints) are computed on the same masks.
+wasted on padding except in the last block. Training blocks are masked afresh in every batch.
+Validation and test blocks are masked once with a seeded `torch.Generator`, so every evaluation,
+of any checkpoint, computes loss and accuracy on the same masks.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def special_token_frame(tokenizer) -> tuple[list[int], list[int]]:
 
 
 class MaskedLmTask(Task):
-    """Masked-LM over blocks of concatenated text lines; scored by masked-token accuracy and loss."""
+    """Masked-LM over blocks of concatenated text lines, scored by masked-token accuracy and loss."""
 
     name = "mlm"
     sft_kind = "language"

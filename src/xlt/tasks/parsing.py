@@ -44,7 +44,7 @@ def decode_sentence(
 
     `arc_scores` (words, words + 1), `relation_scores` (words, words + 1, relations) and
     `word_mask` (words,) may be padded beyond `num_words`. Words without a token (mask False) get
-    head and relation None; the tree is decoded over the root and the other words.
+    head and relation None, and the tree is decoded over the root and the other words.
     """
     encoded = [i for i in range(num_words) if bool(word_mask[i])]
     heads: list[int | None] = [None] * num_words
@@ -190,7 +190,7 @@ class DependencyParsingTask(Task):
         return metrics, rows
 
     def preprocess_logits_for_metrics(self, logits: Any, labels: Any) -> torch.Tensor:
-        """Decode trees batch by batch; returns (batch, words, 2) of head and relation ids.
+        """Decode the trees of one batch into a (batch, words, 2) tensor of head and relation ids.
 
         Words that are not decoded hold -1.
         """

@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModelForTokenClassification, EvalPrediction, PreTrainedModel
 
 from ..data.records import NER_TAGS, UPOS_TAGS, NerSentence, UdSentence
-from ..metrics import ENTITY_SCHEME, entity_scores, word_accuracy
+from ..metrics import ENTITY_SCHEME, entity_scores, majority_tag_accuracy, word_accuracy
 from . import sources
 from .base import IGNORE_INDEX, LoadedModel, Task, pad_encoder_inputs, pad_sequences, run_inference
 from .loading import load_with_new_parameters
@@ -101,7 +101,7 @@ class TaggingTask(Task):
     def predict_tags(
         self, model: PreTrainedModel, records: Sequence[Any], batch_size: int
     ) -> list[list[str | None]]:
-        """Predict one tag per word; None for a word that has no sub-word in the encoding."""
+        """Predict one tag per word, or None for a word that has no sub-word in the encoding."""
         features = self.encode(records, training=False)
 
         def decode_batch(outputs, batch_features):
@@ -154,6 +154,8 @@ class PosTask(TaggingTask):
         gold = [record.upos for record in records]
         metrics = word_accuracy(predicted, gold)
         metrics["num_words_not_encoded"] = sum(tags.count(None) for tags in predicted)
+        # The floor a tagger must beat: always predicting the test set's most frequent tag.
+        metrics["majority_tag_baseline"] = majority_tag_accuracy(gold)
         rows = [
             {"words": r.words, "gold": g, "predicted": p}
             for r, g, p in zip(records, gold, predicted)

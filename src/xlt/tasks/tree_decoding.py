@@ -88,7 +88,7 @@ def decode_tree(scores: np.ndarray) -> np.ndarray:
     """Decode the best dependency tree with exactly one word attached to the root.
 
     `scores` has shape (n + 1, n + 1) with `scores[d, h]` the score (e.g. log-probability) of
-    head h for dependent d; row 0 (the root's own head) and the diagonal are ignored. Returns an
+    head h for dependent d. Row 0 (the root's own head) and the diagonal are ignored. Returns an
     int64 array of length n holding the head of each word 1..n, 0 meaning the root.
 
     The single-root constraint is exact: every arc from the root is lowered by a constant larger

@@ -1,4 +1,4 @@
-"""Training methods that `xlt-train --method` selects; importing a method module registers it."""
+"""Training methods that `xlt-train --method` selects. Importing a method module registers it."""
 
 from . import dense, sparse  # noqa: F401  (registers the methods)
 from .base import METHODS, TrainingJob, TrainingMethod, TrainingResult, get_method, register_method

@@ -25,7 +25,7 @@ class DenseMethod(TrainingMethod):
     """Plain fine-tuning of every trainable weight, with the freeze options of SftArguments."""
 
     name = "dense"
-    description = "every maskable entry free; the whole difference is stored as an SFT"
+    description = "every maskable entry free, with the whole difference stored as an SFT"
 
     def train(self, job: TrainingJob) -> TrainingResult:
         apply_freeze_options(job.model, job.sft_args)

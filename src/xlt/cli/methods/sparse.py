@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 class SparseMethod(TrainingMethod):
-    """Train with `LotteryTicketSparseFineTuner`; the selection rule comes from `sparse_ft_method`.
+    """Train with `LotteryTicketSparseFineTuner`, selecting entries by the method's name.
 
     Maskable parameters are the trainable encoder parameters except the newly initialised ones
     (such as a pooler the checkpoint lacked), which are trained densely and stored as abs values
@@ -21,7 +21,7 @@ class SparseMethod(TrainingMethod):
 
     def train(self, job: TrainingJob) -> TrainingResult:
         job.sft_args.sparse_ft_method = self.name
-        # Freeze and untie first, so that the maskable list leaves out frozen parameters; the
+        # Freeze and untie first, so that the maskable list leaves out frozen parameters. The
         # trainer applies the same options again, which changes nothing the second time.
         apply_freeze_options(job.model, job.sft_args)
         maskable = maskable_parameter_names(job.model, exclude=job.head_parameter_names)
@@ -36,7 +36,9 @@ class SparseMethod(TrainingMethod):
             compute_metrics=job.compute_metrics,
             preprocess_logits_for_metrics=job.preprocess_logits_for_metrics,
         )
+
         output = trainer.train()
+
         sft = trainer.sft(kind=job.sft_kind)
         sft.config.training_arguments.update(job.config_record)
         summary = {
