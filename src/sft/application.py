@@ -17,7 +17,12 @@ import torch
 from torch import nn
 
 from .errors import RevertOrderError
-from .fingerprint import check_mismatch_policy, parameter_shapes_digest, report_mismatch, same_base_model
+from .fingerprint import (
+    check_mismatch_policy,
+    parameter_shapes_digest,
+    report_mismatch,
+    same_base_model,
+)
 
 if TYPE_CHECKING:
     from .sft import SFT
@@ -30,14 +35,14 @@ APPLIED_STACK_ATTRIBUTE = "_sft_applied_stack"
 
 @dataclass
 class _AppliedRecord:
-    sft: "SFT"
+    sft: SFT
     # (parameter, indices, original values at those indices), in application order.
     diffs: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = field(default_factory=list)
     # (parameter, original tensor), in application order.
     abs: list[tuple[nn.Parameter, torch.Tensor]] = field(default_factory=list)
 
 
-def applied_sfts(model: nn.Module) -> list["SFT"]:
+def applied_sfts(model: nn.Module) -> list[SFT]:
     """Return the SFTs currently applied to `model`, oldest first."""
     return [record.sft for record in getattr(model, APPLIED_STACK_ATTRIBUTE, [])]
 
@@ -50,7 +55,9 @@ def model_name_or_path(model: nn.Module) -> str | None:
     return name or None
 
 
-def _resolve_parameter(model: nn.Module, name: str, expected_shape: torch.Size, sft: "SFT", role: str) -> nn.Parameter:
+def _resolve_parameter(
+    model: nn.Module, name: str, expected_shape: torch.Size, sft: SFT, role: str
+) -> nn.Parameter:
     try:
         parameter = model.get_parameter(name)
     except AttributeError:
@@ -67,7 +74,7 @@ def _resolve_parameter(model: nn.Module, name: str, expected_shape: torch.Size, 
     return parameter
 
 
-def _check_no_shared_tensors(resolved: dict[str, nn.Parameter], sft: "SFT", role: str) -> None:
+def _check_no_shared_tensors(resolved: dict[str, nn.Parameter], sft: SFT, role: str) -> None:
     seen: dict[int, str] = {}
     for name, parameter in resolved.items():
         key = parameter.data_ptr()
@@ -79,7 +86,9 @@ def _check_no_shared_tensors(resolved: dict[str, nn.Parameter], sft: "SFT", role
         seen[key] = name
 
 
-def _check_fingerprint(sft: "SFT", model: nn.Module, resolved_diffs: dict[str, nn.Parameter], on_mismatch: str) -> None:
+def _check_fingerprint(
+    sft: SFT, model: nn.Module, resolved_diffs: dict[str, nn.Parameter], on_mismatch: str
+) -> None:
     config = sft.config
     recorded_name = config.base_model_name_or_path
     model_name = model_name_or_path(model)
@@ -90,7 +99,9 @@ def _check_fingerprint(sft: "SFT", model: nn.Module, resolved_diffs: dict[str, n
             on_mismatch,
         )
     if config.base_model_fingerprint is not None:
-        model_digest = parameter_shapes_digest({name: p.shape for name, p in resolved_diffs.items()})
+        model_digest = parameter_shapes_digest(
+            {name: p.shape for name, p in resolved_diffs.items()}
+        )
         if model_digest != config.base_model_fingerprint:
             report_mismatch(
                 f"{sft.display_name}: the parameter-shape fingerprint of the model ({model_digest[:12]}…) "
@@ -99,23 +110,27 @@ def _check_fingerprint(sft: "SFT", model: nn.Module, resolved_diffs: dict[str, n
             )
 
 
-def apply_sft(sft: "SFT", model: nn.Module, with_abs: bool = True, on_mismatch: str = "warn") -> None:
+def apply_sft(sft: SFT, model: nn.Module, with_abs: bool = True, on_mismatch: str = "warn") -> None:
     """Apply `sft` to `model` in place; see `SFT.apply`."""
     check_mismatch_policy(on_mismatch)
     resolved_diffs = {
-        name: _resolve_parameter(model, name, diff.shape, sft, "a diff") for name, diff in sft.diffs.items()
+        name: _resolve_parameter(model, name, diff.shape, sft, "a diff")
+        for name, diff in sft.diffs.items()
     }
     resolved_abs = {}
     if with_abs:
         resolved_abs = {
-            name: _resolve_parameter(model, name, value.shape, sft, "an abs value") for name, value in sft.abs.items()
+            name: _resolve_parameter(model, name, value.shape, sft, "an abs value")
+            for name, value in sft.abs.items()
         }
     _check_no_shared_tensors(resolved_diffs, sft, "diffs")
     _check_no_shared_tensors(resolved_abs, sft, "abs values")
     _check_fingerprint(sft, model, resolved_diffs, on_mismatch)
     for name, parameter in resolved_diffs.items():
         if not parameter.is_contiguous():
-            raise ValueError(f"cannot apply {sft.display_name}: parameter {name!r} is not contiguous")
+            raise ValueError(
+                f"cannot apply {sft.display_name}: parameter {name!r} is not contiguous"
+            )
 
     record = _AppliedRecord(sft=sft)
     with torch.no_grad():
@@ -124,11 +139,11 @@ def apply_sft(sft: "SFT", model: nn.Module, with_abs: bool = True, on_mismatch: 
             flat = parameter.view(-1)
             indices = diff.indices.to(parameter.device, non_blocking=True)
             values = diff.values.to(parameter.device, non_blocking=True)
-            original = flat[indices]
+            original = flat.index_select(0, indices)
             if values.dtype == flat.dtype:
-                flat[indices] = original + values
+                flat.index_add_(0, indices, values)
             else:
-                flat[indices] = (original.to(values.dtype) + values).to(flat.dtype)
+                flat.index_copy_(0, indices, (original.to(values.dtype) + values).to(flat.dtype))
             record.diffs.append((parameter, indices, original))
         for name, parameter in resolved_abs.items():
             record.abs.append((parameter, parameter.detach().clone()))
@@ -136,10 +151,12 @@ def apply_sft(sft: "SFT", model: nn.Module, with_abs: bool = True, on_mismatch: 
 
     stack = model.__dict__.setdefault(APPLIED_STACK_ATTRIBUTE, [])
     stack.append(record)
-    logger.debug("Applied %s (%d diffs, %d abs values)", sft.display_name, len(record.diffs), len(record.abs))
+    logger.debug(
+        "Applied %s (%d diffs, %d abs values)", sft.display_name, len(record.diffs), len(record.abs)
+    )
 
 
-def revert_sft(sft: "SFT", model: nn.Module) -> None:
+def revert_sft(sft: SFT, model: nn.Module) -> None:
     """Undo the most recent application of `sft` to `model`; see `SFT.revert`."""
     stack = model.__dict__.get(APPLIED_STACK_ATTRIBUTE, [])
     if not any(record.sft is sft for record in stack):
@@ -155,5 +172,5 @@ def revert_sft(sft: "SFT", model: nn.Module) -> None:
         for parameter, original in reversed(record.abs):
             parameter.copy_(original)
         for parameter, indices, original in reversed(record.diffs):
-            parameter.view(-1)[indices] = original
+            parameter.view(-1).index_copy_(0, indices, original)
     logger.debug("Reverted %s", sft.display_name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 LOTTERY_TICKET = "lottery_ticket"
 RANDOM = "random"
@@ -12,7 +11,11 @@ SPARSE_FT_METHODS = (LOTTERY_TICKET, RANDOM)
 
 # (min steps, max steps, max epochs) field names of each phase.
 _PHASE_FIELDS = {
-    "full": ("full_ft_min_steps_per_iteration", "full_ft_max_steps_per_iteration", "full_ft_max_epochs_per_iteration"),
+    "full": (
+        "full_ft_min_steps_per_iteration",
+        "full_ft_max_steps_per_iteration",
+        "full_ft_max_epochs_per_iteration",
+    ),
     "sparse": (
         "sparse_ft_min_steps_per_iteration",
         "sparse_ft_max_steps_per_iteration",
@@ -33,7 +36,7 @@ class SftArguments:
             "random with a fixed seed, then trained; no full fine-tuning phase)."
         },
     )
-    ft_params_num: Optional[int] = field(
+    ft_params_num: int | None = field(
         default=None,
         metadata={
             "help": "Number K of maskable entries the SFT may change, summed over all iterations. "
@@ -54,14 +57,14 @@ class SftArguments:
             "entries; the last one also takes the remainder, so exactly K are selected in total."
         },
     )
-    full_ft_min_steps_per_iteration: Optional[int] = field(
+    full_ft_min_steps_per_iteration: int | None = field(
         default=None,
         metadata={
             "help": "Minimum number of optimizer steps of the full fine-tuning phase, applied when "
             "full_ft_max_epochs_per_iteration amounts to fewer steps."
         },
     )
-    full_ft_max_steps_per_iteration: Optional[int] = field(
+    full_ft_max_steps_per_iteration: int | None = field(
         default=None,
         metadata={
             "help": "Maximum number of optimizer steps of the full fine-tuning phase of each iteration. "
@@ -70,21 +73,21 @@ class SftArguments:
             "TrainingArguments.num_train_epochs."
         },
     )
-    full_ft_max_epochs_per_iteration: Optional[float] = field(
+    full_ft_max_epochs_per_iteration: float | None = field(
         default=None,
         metadata={
             "help": "Maximum number of epochs (passes over the training set) of the full fine-tuning "
             "phase of each iteration."
         },
     )
-    sparse_ft_min_steps_per_iteration: Optional[int] = field(
+    sparse_ft_min_steps_per_iteration: int | None = field(
         default=None,
         metadata={
             "help": "Minimum number of optimizer steps of the sparse fine-tuning phase, applied when "
             "sparse_ft_max_epochs_per_iteration amounts to fewer steps."
         },
     )
-    sparse_ft_max_steps_per_iteration: Optional[int] = field(
+    sparse_ft_max_steps_per_iteration: int | None = field(
         default=None,
         metadata={
             "help": "Maximum number of optimizer steps of the sparse fine-tuning phase of each "
@@ -93,7 +96,7 @@ class SftArguments:
             "positive, TrainingArguments.num_train_epochs."
         },
     )
-    sparse_ft_max_epochs_per_iteration: Optional[float] = field(
+    sparse_ft_max_epochs_per_iteration: float | None = field(
         default=None,
         metadata={
             "help": "Maximum number of epochs (passes over the training set) of the sparse fine-tuning "
@@ -145,7 +148,7 @@ class SftArguments:
             "frozen, are stored densely in the SFT's abs values."
         },
     )
-    random_mask_seed: Optional[int] = field(
+    random_mask_seed: int | None = field(
         default=None,
         metadata={
             "help": "Seed of the random mask when sparse_ft_method is 'random'; "
@@ -161,7 +164,9 @@ class SftArguments:
         _check_optional_int(self, "ft_params_num", minimum=1)
         _check_number(self, "ft_params_proportion")
         if not 0.0 < self.ft_params_proportion <= 1.0:
-            raise ValueError(f"ft_params_proportion must be in (0, 1], got {self.ft_params_proportion!r}")
+            raise ValueError(
+                f"ft_params_proportion must be in (0, 1], got {self.ft_params_proportion!r}"
+            )
         _check_optional_int(self, "n_ft_iterations", minimum=1, required=True)
 
         for min_name, max_name, epochs_name in _PHASE_FIELDS.values():
@@ -174,14 +179,14 @@ class SftArguments:
                     raise ValueError(f"{epochs_name} must be positive or None, got {epochs!r}")
             minimum, maximum = getattr(self, min_name), getattr(self, max_name)
             if minimum is not None and maximum is not None and minimum > maximum:
-                raise ValueError(
-                    f"{min_name} ({minimum}) must not exceed {max_name} ({maximum})"
-                )
+                raise ValueError(f"{min_name} ({minimum}) must not exceed {max_name} ({maximum})")
 
         for name in ("full_l1_reg", "sparse_l1_reg"):
             _check_number(self, name)
             if not getattr(self, name) >= 0.0:
-                raise ValueError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} must be a non-negative number, got {getattr(self, name)!r}"
+                )
         for name in (
             "apply_reg_to_sparse_only",
             "freeze_layer_norm",
@@ -193,7 +198,7 @@ class SftArguments:
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _check_optional_int(self, "random_mask_seed", minimum=0)
 
-    def phase_limits(self, phase: str) -> tuple[Optional[int], Optional[int], Optional[float]]:
+    def phase_limits(self, phase: str) -> tuple[int | None, int | None, float | None]:
         """Return (min steps, max steps, max epochs) of `phase`, 'full' or 'sparse'."""
         if phase not in _PHASE_FIELDS:
             raise ValueError(f"phase must be one of {tuple(_PHASE_FIELDS)}, got {phase!r}")
@@ -217,7 +222,9 @@ class SftArguments:
         return k
 
 
-def _check_optional_int(arguments: SftArguments, name: str, minimum: int, required: bool = False) -> None:
+def _check_optional_int(
+    arguments: SftArguments, name: str, minimum: int, required: bool = False
+) -> None:
     value = getattr(arguments, name)
     if value is None and not required:
         return

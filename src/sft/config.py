@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Optional
+from typing import Any
 
 from .constants import FORMAT_VERSION, SFT_KINDS
 from .errors import SftFormatError
@@ -18,28 +18,28 @@ logger = logging.getLogger(__name__)
 class SftConfig:
     """Metadata of an SFT: what it was trained from and how, and which format wrote it."""
 
-    kind: Optional[str] = field(
+    kind: str | None = field(
         default=None,
         metadata={
             "help": f"What the SFT adapts the model to: one of {SFT_KINDS}, or None when unknown "
             "(for example an SFT read from a legacy file)."
         },
     )
-    base_model_name_or_path: Optional[str] = field(
+    base_model_name_or_path: str | None = field(
         default=None,
         metadata={
             "help": "Hub id or local path of the base model the SFT was trained from, as recorded "
             "in the model's config (`name_or_path`). None when unknown."
         },
     )
-    base_model_fingerprint: Optional[str] = field(
+    base_model_fingerprint: str | None = field(
         default=None,
         metadata={
             "help": "Hex SHA-256 digest of the sorted (name, shape) pairs of the parameters with a "
             "diff; see `sft.fingerprint.parameter_shapes_digest`. None when unknown."
         },
     )
-    ft_params_num: Optional[int] = field(
+    ft_params_num: int | None = field(
         default=None,
         metadata={
             "help": "Budget K of tunable entries the SFT was trained with. The stored diffs may hold "
@@ -81,7 +81,9 @@ class SftConfig:
             or not isinstance(self.ft_params_num, int)
             or self.ft_params_num < 0
         ):
-            raise ValueError(f"ft_params_num must be a non-negative integer or None, got {self.ft_params_num!r}")
+            raise ValueError(
+                f"ft_params_num must be a non-negative integer or None, got {self.ft_params_num!r}"
+            )
         if not isinstance(self.training_arguments, dict):
             raise TypeError(
                 f"training_arguments must be a dict, got {type(self.training_arguments).__name__}"
@@ -89,7 +91,9 @@ class SftConfig:
         if not isinstance(self.components, list):
             raise TypeError(f"components must be a list, got {type(self.components).__name__}")
         if not isinstance(self.format_version, int) or self.format_version < 1:
-            raise ValueError(f"format_version must be a positive integer, got {self.format_version!r}")
+            raise ValueError(
+                f"format_version must be a positive integer, got {self.format_version!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +103,7 @@ class SftConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "<dict>") -> "SftConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "<dict>") -> SftConfig:
         """Build a config from parsed JSON.
 
         Raises SftFormatError, naming `source`, for a format version newer than this library
@@ -124,10 +128,12 @@ class SftConfig:
             raise SftFormatError(f"{source}: invalid SFT config: {error}") from error
 
     @classmethod
-    def from_json_file(cls, path: str) -> "SftConfig":
+    def from_json_file(cls, path: str) -> SftConfig:
         try:
             with open(path, encoding="utf-8") as file:
                 values = json.load(file)
         except json.JSONDecodeError as error:
-            raise SftFormatError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+            raise SftFormatError(
+                f"{path}: invalid JSON at line {error.lineno}: {error.msg}"
+            ) from error
         return cls.from_dict(values, source=path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from .constants import MISMATCH_POLICIES
 from .errors import BaseModelMismatchError
@@ -18,11 +18,14 @@ _HUB_CACHE_SNAPSHOT = re.compile(r"(?:^|/)models--(?P<repo>[^/]+)/snapshots/[^/]
 
 def parameter_shapes_digest(shapes: Mapping[str, Sequence[int]]) -> str:
     """Return the hex SHA-256 digest of the sorted `name<TAB>d0,d1,...` lines of `shapes`."""
-    lines = [f"{name}\t{','.join(str(int(d)) for d in shape)}\n" for name, shape in sorted(shapes.items())]
+    lines = [
+        f"{name}\t{','.join(str(int(d)) for d in shape)}\n"
+        for name, shape in sorted(shapes.items())
+    ]
     return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
 
 
-def canonical_model_name(name_or_path: Optional[str]) -> Optional[str]:
+def canonical_model_name(name_or_path: str | None) -> str | None:
     """Reduce a hub id or local path to the model's own name, for comparison.
 
     The result is the last path component, case-folded: "bert-base-multilingual-cased",
@@ -41,7 +44,7 @@ def canonical_model_name(name_or_path: Optional[str]) -> Optional[str]:
     return name.casefold() or None
 
 
-def same_base_model(first: Optional[str], second: Optional[str]) -> Optional[bool]:
+def same_base_model(first: str | None, second: str | None) -> bool | None:
     """Return whether two model names denote the same model, or None when either is unknown.
 
     Names match when their `canonical_model_name`s are equal. This tolerates the same model

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from .constants import LEGACY_WEIGHTS_NAME, SFT_CONFIG_NAME, SFT_WEIGHTS_NAME
 
@@ -33,34 +33,42 @@ def is_hub_repo_id(name: str) -> bool:
 
 def download_sft_folder(
     repo_id: str,
-    revision: Optional[str] = None,
-    cache_dir: Optional[str] = None,
-    token: Optional[str | bool] = None,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    token: str | bool | None = None,
     local_files_only: bool = False,
 ) -> Path:
     """Download the SFT files of a hub model repository and return the local snapshot folder."""
     from huggingface_hub import snapshot_download
 
     logger.info("Downloading SFT %s (revision %s) from the hub", repo_id, revision or "main")
-    folder = snapshot_download(
-        repo_id,
-        revision=revision,
-        allow_patterns=SFT_FILE_PATTERNS,
-        cache_dir=cache_dir,
-        token=token,
-        local_files_only=local_files_only,
-    )
+    try:
+        folder = snapshot_download(
+            repo_id,
+            revision=revision,
+            allow_patterns=SFT_FILE_PATTERNS,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+        )
+    except (OSError, ValueError) as error:
+        # huggingface_hub's errors for missing repositories, offline mode and cache misses
+        # derive from OSError or ValueError.
+        raise FileNotFoundError(
+            f"no SFT found at {repo_id!r}: there is no such local file or folder, and downloading "
+            f"it as a hub repository failed: {error}"
+        ) from error
     return Path(folder)
 
 
 def upload_sft(
-    sft: "SFT",
+    sft: SFT,
     repo_id: str,
     file_format: str,
-    private: Optional[bool] = None,
-    token: Optional[str | bool] = None,
-    revision: Optional[str] = None,
-    commit_message: Optional[str] = None,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
 ) -> str:
     """Save `sft` to a temporary folder, upload it to `repo_id` and return the commit URL."""
     from huggingface_hub import HfApi

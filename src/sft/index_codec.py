@@ -101,7 +101,9 @@ def decode_indices(encoding: str, codes: torch.Tensor, nnz: int, numel: int) -> 
             raise SftFormatError(f"{encoding} index codes end with an escape code")
         indices = (torch.cumsum(wide, dim=0) - 1)[emitted]
     else:
-        raise SftFormatError(f"unknown index encoding {encoding!r}; expected one of {INDEX_ENCODINGS}")
+        raise SftFormatError(
+            f"unknown index encoding {encoding!r}; expected one of {INDEX_ENCODINGS}"
+        )
 
     if indices.numel() != nnz:
         raise SftFormatError(f"index codes describe {indices.numel()} entries, expected {nnz}")

@@ -7,7 +7,7 @@ A legacy SFT is one file, `pytorch_diff.bin`, written by `torch.save` of::
 
 Each diff's nonzero coordinates (c0, c1, ...) in a tensor of size (s0, s1, ...) are
 flattened in column-major order, c0 + c1·s0 + c2·s0·s1 + ... (the first dimension varies
-fastest), sorted ascending with the values permuted to match. `index_steps` holds the
+fastest), sorted ascending with the values permuted to match. `index_steps` contains the
 first flat index, as a numpy.int64, followed by the successive differences as Python ints.
 An empty diff has `index_steps == []`.
 
@@ -22,8 +22,9 @@ import math
 import pickle
 import types
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +64,9 @@ def _strides(shape: torch.Size, first_dim_fastest: bool) -> torch.Tensor:
     return torch.tensor(strides, dtype=torch.int64)
 
 
-def _reorder_flat_indices(indices: torch.Tensor, shape: torch.Size, to_first_dim_fastest: bool) -> torch.Tensor:
+def _reorder_flat_indices(
+    indices: torch.Tensor, shape: torch.Size, to_first_dim_fastest: bool
+) -> torch.Tensor:
     """Convert flat indices between row-major and column-major order of the same shape."""
     if len(shape) <= 1:
         return indices.clone()
@@ -94,7 +97,9 @@ def decode_legacy_diff(encoding: Any, source: str = "<legacy diff>") -> SparseDi
     """
     if not isinstance(encoding, dict) or not {"size", "index_steps", "values"} <= set(encoding):
         keys = sorted(encoding) if isinstance(encoding, dict) else type(encoding).__name__
-        raise SftFormatError(f"{source}: expected a dict with size, index_steps and values, got {keys}")
+        raise SftFormatError(
+            f"{source}: expected a dict with size, index_steps and values, got {keys}"
+        )
     size, steps, values = encoding["size"], encoding["index_steps"], encoding["values"]
     if not isinstance(size, (torch.Size, tuple, list)) or not all(
         isinstance(d, (int, np.integer)) and d >= 0 for d in size
@@ -192,7 +197,11 @@ def load_legacy_format(path: str | Path) -> tuple[dict[str, SparseDiff], dict[st
     abs_values = {}
     for name, value in abs_payload.items():
         if not isinstance(value, torch.Tensor):
-            raise SftFormatError(f"{path}: abs {name!r} must be a tensor, got {type(value).__name__}")
+            raise SftFormatError(
+                f"{path}: abs {name!r} must be a tensor, got {type(value).__name__}"
+            )
         abs_values[name] = value
-    logger.debug("Loaded %d diffs and %d abs tensors from legacy file %s", len(diffs), len(abs_values), path)
+    logger.debug(
+        "Loaded %d diffs and %d abs tensors from legacy file %s", len(diffs), len(abs_values), path
+    )
     return diffs, abs_values

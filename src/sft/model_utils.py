@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ def maskable_parameter_names(model: nn.Module, exclude: Iterable[str] = ()) -> l
     classification head, are not maskable; the SFT trainers store them densely as abs
     values.
 
-    `exclude` holds parameter names or module prefixes to leave out, for example
+    `exclude` contains parameter names or module prefixes to leave out, for example
     "bert.pooler" for a newly initialised pooler that should be trained like the head.
     Raises ValueError when an entry of `exclude` matches no parameter of the model.
     """
@@ -43,7 +43,9 @@ def maskable_parameter_names(model: nn.Module, exclude: Iterable[str] = ()) -> l
     exclusions = list(exclude)
     prefix = _base_model_prefix(model)
     names = [name for name, _ in model.named_parameters()]
-    unmatched = [pattern for pattern in exclusions if not any(_matches(name, pattern) for name in names)]
+    unmatched = [
+        pattern for pattern in exclusions if not any(_matches(name, pattern) for name in names)
+    ]
     if unmatched:
         raise ValueError(
             f"exclude entries {unmatched} match no parameter of {type(model).__name__}; give full "
@@ -93,9 +95,9 @@ def apply_freeze_options(model: nn.Module, sft_args: SftArguments) -> list[str]:
     stored in the SFT. Untying runs first, so that freezing the decoder leaves the input
     embeddings trainable.
     """
-    if sft_args.untie_embeddings or sft_args.freeze_decoder:
-        if untie_output_embeddings(model):
-            logger.info("Untied the output embeddings from the input embeddings")
+    untie = sft_args.untie_embeddings or sft_args.freeze_decoder
+    if untie and untie_output_embeddings(model):
+        logger.info("Untied the output embeddings from the input embeddings")
 
     to_freeze: list[torch.nn.Parameter] = []
     if sft_args.freeze_embeddings:

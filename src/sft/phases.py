@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 
 def update_steps_per_epoch(num_batches: int, gradient_accumulation_steps: int) -> int:
@@ -17,10 +16,10 @@ def update_steps_per_epoch(num_batches: int, gradient_accumulation_steps: int) -
 
 
 def phase_num_steps(
-    min_steps: Optional[int],
-    max_steps: Optional[int],
-    max_epochs: Optional[float],
-    steps_per_epoch: Optional[int],
+    min_steps: int | None,
+    max_steps: int | None,
+    max_epochs: float | None,
+    steps_per_epoch: int | None,
 ) -> int:
     """Return the number of optimizer steps of one phase.
 

@@ -2,8 +2,8 @@
 
 The selection never sorts or concatenates the tensors. A non-negative float32 orders like
 its int32 bit pattern, so a radix select over those patterns ("keys") finds the exact K-th
-largest score in two histogram passes, on the high and then the low 16 bits (with
-torch.bincount), processing one tensor at a time. A third pass builds the boolean masks.
+largest score. It takes two histogram passes with torch.bincount, over the high and then
+the low 16 bits, one tensor at a time. A third pass builds the boolean masks.
 Ties at the threshold go to the earliest entries, in the order of the tensors and then
 of their flat row-major indices, so the result is deterministic.
 """
@@ -11,7 +11,7 @@ of their flat row-major indices, so the result is deterministic.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -60,7 +60,8 @@ class _HighHistogram:
 
     def add(self, key_chunk: torch.Tensor) -> None:
         if self._staged is not None and (
-            self._staged.device != key_chunk.device or self._num_staged + key_chunk.numel() > _CHUNK_SIZE
+            self._staged.device != key_chunk.device
+            or self._num_staged + key_chunk.numel() > _CHUNK_SIZE
         ):
             self._flush()
         if self._staged is None:
@@ -89,7 +90,7 @@ def select_top_k_keys(
     keys: Sequence[torch.Tensor],
     k: int,
     show_progress: bool = True,
-    high_histogram: Optional[_HighHistogram] = None,
+    high_histogram: _HighHistogram | None = None,
 ) -> list[torch.Tensor]:
     """Return flat boolean masks marking the k largest int32 keys over all `keys` together.
 
@@ -149,13 +150,13 @@ def select_top_k_keys(
     return masks
 
 
-def _apply_exclusion(key: torch.Tensor, exclude: Optional[torch.Tensor]) -> torch.Tensor:
+def _apply_exclusion(key: torch.Tensor, exclude: torch.Tensor | None) -> torch.Tensor:
     if exclude is not None:
         key.masked_fill_(exclude.reshape(-1), _EXCLUDED_KEY)
     return key
 
 
-def _check_exclude(exclude, count: int) -> Sequence[Optional[torch.Tensor]]:
+def _check_exclude(exclude, count: int) -> Sequence[torch.Tensor | None]:
     if exclude is None:
         return [None] * count
     if len(exclude) != count:
@@ -166,7 +167,7 @@ def _check_exclude(exclude, count: int) -> Sequence[Optional[torch.Tensor]]:
 def top_k_masks(
     scores: Sequence[torch.Tensor],
     k: int,
-    exclude: Optional[Sequence[Optional[torch.Tensor]]] = None,
+    exclude: Sequence[torch.Tensor | None] | None = None,
     show_progress: bool = True,
 ) -> list[torch.Tensor]:
     """Return boolean masks shaped like `scores`, marking the k highest scores overall.
@@ -190,7 +191,7 @@ def largest_change_masks(
     current: Sequence[torch.Tensor],
     reference: Sequence[torch.Tensor],
     k: int,
-    exclude: Optional[Sequence[Optional[torch.Tensor]]] = None,
+    exclude: Sequence[torch.Tensor | None] | None = None,
     show_progress: bool = True,
 ) -> list[torch.Tensor]:
     """Return masks marking the k entries with the largest |current − reference| overall.
@@ -200,7 +201,9 @@ def largest_change_masks(
     tie rule and errors.
     """
     if len(current) != len(reference):
-        raise ValueError(f"got {len(current)} current tensors but {len(reference)} reference tensors")
+        raise ValueError(
+            f"got {len(current)} current tensors but {len(reference)} reference tensors"
+        )
     exclude = _check_exclude(exclude, len(current))
     keys = []
     high_histogram = _HighHistogram()
@@ -215,7 +218,9 @@ def largest_change_masks(
             # Chunks keep the subtraction, absolute value and histogram in cache.
             for start, end in _chunk_bounds(key.numel()):
                 change_chunk = change[start:end]
-                torch.sub(flat_tensor[start:end], flat_base[start:end].to(tensor.device), out=change_chunk)
+                torch.sub(
+                    flat_tensor[start:end], flat_base[start:end].to(tensor.device), out=change_chunk
+                )
                 change_chunk.abs_()
                 if flat_excluded is not None:
                     key[start:end].masked_fill_(flat_excluded[start:end], _EXCLUDED_KEY)
@@ -229,7 +234,7 @@ def random_masks(
     shapes: Sequence[torch.Size],
     k: int,
     seed: int,
-    exclude: Optional[Sequence[Optional[torch.Tensor]]] = None,
+    exclude: Sequence[torch.Tensor | None] | None = None,
     show_progress: bool = True,
 ) -> list[torch.Tensor]:
     """Return CPU masks marking k entries drawn uniformly at random from the selectable ones.
@@ -242,7 +247,13 @@ def random_masks(
     generator = torch.Generator(device="cpu").manual_seed(seed)
     keys = []
     for shape, excluded in zip(shapes, exclude):
-        key = torch.randint(0, _RANDOM_KEY_HIGH, (int(torch.Size(shape).numel()),), generator=generator, dtype=torch.int32)
+        key = torch.randint(
+            0,
+            _RANDOM_KEY_HIGH,
+            (int(torch.Size(shape).numel()),),
+            generator=generator,
+            dtype=torch.int32,
+        )
         keys.append(_apply_exclusion(key, None if excluded is None else excluded.cpu()))
     masks = select_top_k_keys(keys, k, show_progress)
     return [mask.view(shape) for mask, shape in zip(masks, shapes)]

@@ -1,12 +1,12 @@
 """Reading and writing the default SFT format: a safetensors file plus a JSON config.
 
-The folder holds two files:
+The folder contains two files:
 
 - `sft.safetensors`: for each diff, the tensors `diffs.<name>.indices` (encoded flat
   row-major indices, see `sft.index_codec`) and `diffs.<name>.values`; for each abs
-  parameter, the tensor `abs.<name>`. The header metadata key `sft_diffs` holds a JSON
+  parameter, the tensor `abs.<name>`. The header metadata key `sft_diffs` contains a JSON
   list with one object per diff, in the SFT's order, giving its `name`, `shape`, `nnz`
-  and `index_encoding`; `sft_format_version` holds the format version.
+  and `index_encoding`. The key `sft_format_version` contains the format version.
 - `sft_config.json`: the `SftConfig`, as key-sorted JSON.
 
 docs/formats.md describes both files in full.
@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -60,6 +60,8 @@ def save_default_format(
     """Write `sft.safetensors` and `sft_config.json` into `folder`, each atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # Serialise the config first: a value that is not valid JSON must fail before any file changes.
+    config_text = config.to_json_string()
 
     tensors: dict[str, torch.Tensor] = {}
     layout: list[dict] = []
@@ -68,7 +70,9 @@ def save_default_format(
         encoding = choose_encoding(indices, diff.numel)
         tensors[_indices_key(name)] = encode_indices(indices, encoding).contiguous()
         tensors[_values_key(name)] = diff.values.detach().cpu().contiguous()
-        layout.append({"name": name, "shape": list(diff.shape), "nnz": diff.nnz, "index_encoding": encoding})
+        layout.append(
+            {"name": name, "shape": list(diff.shape), "nnz": diff.nnz, "index_encoding": encoding}
+        )
     for name, value in abs_values.items():
         tensors[_abs_key(name)] = value.detach().cpu().contiguous()
 
@@ -78,7 +82,7 @@ def save_default_format(
     }
     with atomic_path(folder / SFT_WEIGHTS_NAME) as temporary:
         save_file(tensors, str(temporary), metadata=metadata)
-    write_text_atomic(folder / SFT_CONFIG_NAME, config.to_json_string())
+    write_text_atomic(folder / SFT_CONFIG_NAME, config_text)
 
 
 def _read_layout(path: Path, metadata: Mapping[str, str] | None) -> list[dict]:
@@ -97,8 +101,12 @@ def _read_layout(path: Path, metadata: Mapping[str, str] | None) -> list[dict]:
     try:
         layout = json.loads(metadata[DIFFS_METADATA_KEY])
     except json.JSONDecodeError as error:
-        raise SftFormatError(f"{path}: invalid JSON in the {DIFFS_METADATA_KEY!r} metadata: {error}") from error
-    if not isinstance(layout, list) or not all(isinstance(entry, dict) and isinstance(entry.get("name"), str) for entry in layout):
+        raise SftFormatError(
+            f"{path}: invalid JSON in the {DIFFS_METADATA_KEY!r} metadata: {error}"
+        ) from error
+    if not isinstance(layout, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("name"), str) for entry in layout
+    ):
         raise SftFormatError(
             f"{path}: the {DIFFS_METADATA_KEY!r} metadata must be a JSON list of objects with a 'name'"
         )
@@ -140,7 +148,9 @@ def load_default_format(
     weights_path = folder / SFT_WEIGHTS_NAME
     config_path = folder / SFT_CONFIG_NAME
     if not config_path.is_file():
-        raise SftFormatError(f"{folder}: {SFT_WEIGHTS_NAME} is present but {SFT_CONFIG_NAME} is missing")
+        raise SftFormatError(
+            f"{folder}: {SFT_WEIGHTS_NAME} is present but {SFT_CONFIG_NAME} is missing"
+        )
     config = SftConfig.from_json_file(str(config_path))
 
     try:
@@ -152,7 +162,7 @@ def load_default_format(
         diffs = {entry["name"]: _read_diff(weights_path, file, entry) for entry in layout}
         diff_keys = {key for name in diffs for key in (_indices_key(name), _values_key(name))}
         abs_values = {}
-        for key in file.keys():
+        for key in file.keys():  # noqa: SIM118 - safe_open objects are not iterable
             if key in diff_keys:
                 continue
             if not key.startswith(_ABS_PREFIX):
@@ -160,6 +170,8 @@ def load_default_format(
                     f"{weights_path}: unexpected tensor {key!r}; every tensor must be a diff listed in "
                     f"the {DIFFS_METADATA_KEY!r} metadata or start with {_ABS_PREFIX!r}"
                 )
-            abs_values[key[len(_ABS_PREFIX):]] = file.get_tensor(key)
-    logger.debug("Loaded %d diffs and %d abs tensors from %s", len(diffs), len(abs_values), weights_path)
+            abs_values[key[len(_ABS_PREFIX) :]] = file.get_tensor(key)
+    logger.debug(
+        "Loaded %d diffs and %d abs tensors from %s", len(diffs), len(abs_values), weights_path
+    )
     return diffs, abs_values, config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -14,7 +14,6 @@ from . import application, composition, hub
 from .config import SftConfig
 from .constants import (
     FILE_FORMATS,
-    LEGACY_FORMAT,
     LEGACY_WEIGHTS_NAME,
     SAFETENSORS_FORMAT,
     SFT_CONFIG_NAME,
@@ -40,10 +39,10 @@ class SFT:
 
     def __init__(
         self,
-        diffs: Optional[Mapping[str, SparseDiff]] = None,
-        abs: Optional[Mapping[str, torch.Tensor]] = None,  # noqa: A002 - the field is named abs
-        config: Optional[SftConfig] = None,
-        name_or_path: Optional[str] = None,
+        diffs: Mapping[str, SparseDiff] | None = None,
+        abs: Mapping[str, torch.Tensor] | None = None,
+        config: SftConfig | None = None,
+        name_or_path: str | None = None,
     ) -> None:
         self.diffs: dict[str, SparseDiff] = dict(diffs or {})
         self.abs: dict[str, torch.Tensor] = dict(abs or {})
@@ -65,7 +64,9 @@ class SFT:
         """Name used in messages: the path or hub id, or a description of an unsaved SFT."""
         if self.name_or_path:
             return f"SFT {self.name_or_path!r}"
-        return f"unsaved {self.config.kind or ''} SFT".replace("  ", " ")
+        if self.config.kind:
+            return f"unsaved {self.config.kind} SFT"
+        return "unsaved SFT"
 
     @property
     def num_diff_entries(self) -> int:
@@ -79,7 +80,7 @@ class SFT:
             f"with {self.num_diff_entries} entries, abs={len(self.abs)} tensors)"
         )
 
-    def to(self, device: torch.device | str) -> "SFT":
+    def to(self, device: torch.device | str) -> SFT:
         """Move diffs and abs values to `device` in place and return self.
 
         Applying an SFT that already lives on the model's device avoids a copy per call.
@@ -117,7 +118,9 @@ class SFT:
         application.revert_sft(self, model)
 
     @contextlib.contextmanager
-    def applied(self, model: nn.Module, with_abs: bool = True, on_mismatch: str = "warn") -> Iterator["SFT"]:
+    def applied(
+        self, model: nn.Module, with_abs: bool = True, on_mismatch: str = "warn"
+    ) -> Iterator[SFT]:
         """Context manager that applies the SFT on entry and reverts it on exit."""
         self.apply(model, with_abs=with_abs, on_mismatch=on_mismatch)
         try:
@@ -130,34 +133,36 @@ class SFT:
     @classmethod
     def compose(
         cls,
-        sfts: Sequence["SFT"],
-        weights: Optional[Sequence[float]] = None,
+        sfts: Sequence[SFT],
+        weights: Sequence[float] | None = None,
         abs_conflict: str = "error",
         on_mismatch: str = "warn",
-    ) -> "SFT":
+    ) -> SFT:
         """Combine SFTs, for example a language SFT and a task SFT, into one.
 
         Diffs are summed, each multiplied by its weight (default 1), over the union of the
-        operands' indices; an entry present in one operand only keeps its value times its
+        operands' indices. An entry present in one operand only keeps its value times its
         weight. Summation is in float64, with the terms of each entry sorted, and rounds
         once, so the result is bit-identical for any order of `sfts`. Abs values are never
         scaled. When several SFTs have abs values for one parameter, `abs_conflict`
         "error" raises ValueError, "first" keeps the earliest in `sfts` and "last" the
         latest. Differing base models are reported per `on_mismatch` ("warn", "raise" or
-        "ignore"); differing shapes of a parameter always raise ValueError.
+        "ignore"). Differing shapes of a parameter always raise ValueError.
         """
-        return composition.compose_sfts(sfts, weights=weights, abs_conflict=abs_conflict, on_mismatch=on_mismatch)
+        return composition.compose_sfts(
+            sfts, weights=weights, abs_conflict=abs_conflict, on_mismatch=on_mismatch
+        )
 
-    def scale(self, factor: float) -> "SFT":
+    def scale(self, factor: float) -> SFT:
         """Return a copy whose diffs are multiplied by `factor` (rounded once); abs values are kept."""
         return composition.scale_sft(self, factor)
 
-    def __add__(self, other: "SFT") -> "SFT":
+    def __add__(self, other: SFT) -> SFT:
         if not isinstance(other, SFT):
             return NotImplemented
         return SFT.compose([self, other])
 
-    def __mul__(self, factor: float) -> "SFT":
+    def __mul__(self, factor: float) -> SFT:
         if isinstance(factor, bool) or not isinstance(factor, (int, float)):
             return NotImplemented
         return self.scale(factor)
@@ -171,12 +176,12 @@ class SFT:
         cls,
         model: nn.Module,
         base_state_dict: Mapping[str, torch.Tensor],
-        diff_params: Optional[Sequence[str]] = None,
-        abs_params: Optional[Sequence[str]] = None,
-        kind: Optional[str] = None,
-        ft_params_num: Optional[int] = None,
-        training_arguments: Optional[dict] = None,
-    ) -> "SFT":
+        diff_params: Sequence[str] | None = None,
+        abs_params: Sequence[str] | None = None,
+        kind: str | None = None,
+        ft_params_num: int | None = None,
+        training_arguments: dict | None = None,
+    ) -> SFT:
         """Build an SFT from a fine-tuned `model` and the base weights it started from.
 
         `diff_params` (default: `maskable_parameter_names(model)`) get diffs holding every
@@ -192,7 +197,9 @@ class SFT:
         diff_names = list(diff_params)
         if abs_params is None:
             abs_params = [
-                name for name, p in model.named_parameters() if p.requires_grad and name not in set(diff_names)
+                name
+                for name, p in model.named_parameters()
+                if p.requires_grad and name not in set(diff_names)
             ]
         parameters = dict(model.named_parameters(remove_duplicate=False))
         missing = [name for name in [*diff_names, *abs_params] if name not in parameters]
@@ -200,7 +207,9 @@ class SFT:
             raise ValueError(f"{type(model).__name__} has no parameters named {missing}")
         missing_base = [name for name in diff_names if name not in base_state_dict]
         if missing_base:
-            raise ValueError(f"base_state_dict has no entries for the diff parameters {missing_base}")
+            raise ValueError(
+                f"base_state_dict has no entries for the diff parameters {missing_base}"
+            )
 
         diffs = {}
         for name in diff_names:
@@ -217,7 +226,9 @@ class SFT:
         config = SftConfig(
             kind=kind,
             base_model_name_or_path=application.model_name_or_path(model),
-            base_model_fingerprint=parameter_shapes_digest({name: diff.shape for name, diff in diffs.items()}),
+            base_model_fingerprint=parameter_shapes_digest(
+                {name: diff.shape for name, diff in diffs.items()}
+            ),
             ft_params_num=ft_params_num,
             training_arguments=dict(training_arguments or {}),
         )
@@ -246,18 +257,19 @@ class SFT:
     def from_pretrained(
         cls,
         name_or_path: str | Path,
-        revision: Optional[str] = None,
+        revision: str | None = None,
         *,
-        cache_dir: Optional[str] = None,
-        token: Optional[str | bool] = None,
+        cache_dir: str | None = None,
+        token: str | bool | None = None,
         local_files_only: bool = False,
-    ) -> "SFT":
+    ) -> SFT:
         """Load an SFT from a local folder or file, or from a hub model repository.
 
-        A local folder may hold the default format (`sft.safetensors` with
-        `sft_config.json`, preferred when both formats are present) or the legacy
-        `pytorch_diff.bin`; a path to either weights file also works. Any other string is
+        A local folder may contain the default format (`sft.safetensors` with
+        `sft_config.json`) or the legacy `pytorch_diff.bin`. The default format wins when
+        both are present. A path to either weights file also works. Any other string is
         taken as a hub repository id and downloaded with huggingface_hub at `revision`.
+        Raises FileNotFoundError when neither a local SFT nor a hub download is found.
         """
         path = Path(name_or_path).expanduser()
         if path.is_file():
@@ -286,7 +298,7 @@ class SFT:
             legacy_file = legacy_file or folder / LEGACY_WEIGHTS_NAME
             if not legacy_file.is_file():
                 raise FileNotFoundError(
-                    f"{folder} holds no SFT: expected {SFT_WEIGHTS_NAME} with {SFT_CONFIG_NAME}, "
+                    f"{folder} contains no SFT: expected {SFT_WEIGHTS_NAME} with {SFT_CONFIG_NAME}, "
                     f"or the legacy {LEGACY_WEIGHTS_NAME}"
                 )
             diffs, abs_values = load_legacy_format(legacy_file)
@@ -300,10 +312,10 @@ class SFT:
         repo_id: str,
         *,
         file_format: str = SAFETENSORS_FORMAT,
-        private: Optional[bool] = None,
-        token: Optional[str | bool] = None,
-        revision: Optional[str] = None,
-        commit_message: Optional[str] = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        revision: str | None = None,
+        commit_message: str | None = None,
     ) -> str:
         """Upload the SFT to the hub model repository `repo_id`, creating it if needed.
 

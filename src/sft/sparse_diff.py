@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -62,10 +62,14 @@ class SparseDiff:
                 f"got a range of [{first}, {last}]"
             )
         if self.indices.numel() > 1 and not bool(torch.all(self.indices[1:] > self.indices[:-1])):
-            raise ValueError("SparseDiff indices must be strictly increasing (sorted, no duplicates)")
+            raise ValueError(
+                "SparseDiff indices must be strictly increasing (sorted, no duplicates)"
+            )
 
     @classmethod
-    def _unchecked(cls, shape: torch.Size, indices: torch.Tensor, values: torch.Tensor) -> "SparseDiff":
+    def _unchecked(
+        cls, shape: torch.Size, indices: torch.Tensor, values: torch.Tensor
+    ) -> SparseDiff:
         """Build a diff without the checks, for indices known to satisfy the invariants."""
         diff = object.__new__(cls)
         object.__setattr__(diff, "shape", torch.Size(shape))
@@ -74,7 +78,7 @@ class SparseDiff:
         return diff
 
     @classmethod
-    def empty(cls, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> "SparseDiff":
+    def empty(cls, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> SparseDiff:
         """Create a difference with no entries."""
         return cls(
             shape=torch.Size(shape),
@@ -83,16 +87,18 @@ class SparseDiff:
         )
 
     @classmethod
-    def from_dense(cls, dense: torch.Tensor) -> "SparseDiff":
+    def from_dense(cls, dense: torch.Tensor) -> SparseDiff:
         """Create a difference from a dense tensor, keeping its nonzero entries."""
         if not dense.is_floating_point():
-            raise TypeError(f"SparseDiff.from_dense needs a floating-point tensor, got dtype {dense.dtype}")
+            raise TypeError(
+                f"SparseDiff.from_dense needs a floating-point tensor, got dtype {dense.dtype}"
+            )
         flat = dense.detach().reshape(-1)
         indices = torch.nonzero(flat, as_tuple=True)[0]
         return cls._unchecked(dense.shape, indices, flat[indices].clone())
 
     @classmethod
-    def between(cls, tuned: torch.Tensor, base: torch.Tensor) -> "SparseDiff":
+    def between(cls, tuned: torch.Tensor, base: torch.Tensor) -> SparseDiff:
         """Create the difference `tuned − base` at the entries where the two tensors differ.
 
         Entries compare by value, so an entry that changed and came back to exactly its base
@@ -127,7 +133,9 @@ class SparseDiff:
     def device(self) -> torch.device:
         return self.values.device
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "SparseDiff":
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> SparseDiff:
         """Return a copy on `device` with values cast to `dtype`, or self when nothing changes."""
         values = self.values.to(device=device, dtype=dtype)
         indices = self.indices.to(device=device)
@@ -141,7 +149,7 @@ class SparseDiff:
         dense[self.indices] = self.values
         return dense.view(self.shape)
 
-    def scaled(self, factor: float) -> "SparseDiff":
+    def scaled(self, factor: float) -> SparseDiff:
         """Return a copy with every value multiplied by `factor`."""
         return SparseDiff._unchecked(self.shape, self.indices, self.values * factor)
 

@@ -5,12 +5,12 @@
 `make_sparse_fine_tuner` applies it to another subclass.
 
 Lottery Ticket SFT runs `n_ft_iterations` iterations of two phases. Phase 1 trains every
-trainable weight. Then the K / n_ft_iterations not yet selected maskable entries that moved
-furthest from their initial values θ0 are selected, every weight (the head included) is
-rewound to its value at the start of the iteration, and phase 2 trains only the selected
-entries (plus the non-maskable trainable parameters, such as the head). Each phase is one
-call of `Trainer.train` with a fresh optimizer and learning-rate schedule. The random
-method skips phase 1 and selects entries uniformly at random.
+trainable weight. Then the trainer selects the K / n_ft_iterations maskable entries, not
+selected before, that moved furthest from their initial values θ0. It rewinds every
+weight, the head included, to its value at the start of the iteration. Phase 2 trains
+only the selected entries and the non-maskable trainable parameters, such as the head.
+Each phase is one call of `Trainer.train` with a fresh optimizer and learning-rate
+schedule. The random method skips phase 1 and selects entries uniformly at random.
 
 In phase 2, gradients of unselected entries are zeroed after each backward pass, before
 gradient clipping, and after each optimizer step the unselected entries are copied back
@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import Trainer, TrainerCallback
@@ -52,7 +53,7 @@ SPARSE_PHASE = "sparse"
 class _SparseUpdateCallback(TrainerCallback):
     """Restores the unselected entries after every optimizer step of a sparse phase."""
 
-    def __init__(self, trainer: "SparseFineTuningMixin") -> None:
+    def __init__(self, trainer: SparseFineTuningMixin) -> None:
         self._trainer = trainer
 
     def on_optimizer_step(self, args, state, control, **kwargs):
@@ -85,15 +86,17 @@ class SparseFineTuningMixin:
     def __init__(
         self,
         *args: Any,
-        sft_args: Optional[SftArguments] = None,
-        maskable_params: Optional[Sequence[str]] = None,
+        sft_args: SftArguments | None = None,
+        maskable_params: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         sft_args = SftArguments() if sft_args is None else sft_args
         if not isinstance(sft_args, SftArguments):
             raise TypeError(f"sft_args must be an SftArguments, got {type(sft_args).__name__}")
         if kwargs.get("model_init") is not None:
-            raise ValueError("sparse fine-tuning does not support model_init; pass the model instead")
+            raise ValueError(
+                "sparse fine-tuning does not support model_init; pass the model instead"
+            )
         model = kwargs.get("model", args[0] if args else None)
         if model is None:
             raise ValueError("sparse fine-tuning needs a model")
@@ -104,13 +107,12 @@ class SparseFineTuningMixin:
         self.sft_args = sft_args
         self._sft_init_parameters(maskable_params, frozen_by_options)
 
-        self._sft_phase: Optional[str] = None
-        self._sft_selected: Optional[list[torch.Tensor]] = None
+        self._sft_phase: str | None = None
+        self._sft_selected: list[torch.Tensor] | None = None
         self._sft_l1_coefficient = 0.0
-        self._sft_l1_total: Optional[torch.Tensor] = None
+        self._sft_l1_total: torch.Tensor | None = None
         self._sft_l1_steps = 0
-        self._sft_steps_per_epoch: Optional[int] = None
-        self.sft_log_history: list[dict[str, Any]] = []
+        self._sft_steps_per_epoch: int | None = None
         self.add_callback(_SparseUpdateCallback(self))
 
     def _check_supported_setup(self) -> None:
@@ -127,7 +129,9 @@ class SparseFineTuningMixin:
                 "checkpoint between phases would break the rewind; set it to False"
             )
 
-    def _sft_init_parameters(self, maskable_params: Optional[Sequence[str]], frozen_by_options: list[str]) -> None:
+    def _sft_init_parameters(
+        self, maskable_params: Sequence[str] | None, frozen_by_options: list[str]
+    ) -> None:
         parameters = dict(self.model.named_parameters())
         if maskable_params is None:
             maskable_names = maskable_parameter_names(self.model)
@@ -135,15 +139,22 @@ class SparseFineTuningMixin:
             maskable_names = list(maskable_params)
             unknown = [name for name in maskable_names if name not in parameters]
             if unknown:
-                raise ValueError(f"maskable_params names parameters the model does not have: {unknown}")
+                raise ValueError(
+                    f"maskable_params names parameters the model does not have: {unknown}"
+                )
             # The list may predate the freeze options, which the trainer applied just now.
             dropped = [name for name in maskable_names if name in set(frozen_by_options)]
             if dropped:
-                logger.info("Not masking %d parameters frozen by the SftArguments freeze options", len(dropped))
+                logger.info(
+                    "Not masking %d parameters frozen by the SftArguments freeze options",
+                    len(dropped),
+                )
                 maskable_names = [name for name in maskable_names if name not in set(dropped)]
             frozen = [name for name in maskable_names if not parameters[name].requires_grad]
             if frozen:
-                raise ValueError(f"maskable_params names frozen parameters (requires_grad=False): {frozen}")
+                raise ValueError(
+                    f"maskable_params names frozen parameters (requires_grad=False): {frozen}"
+                )
         if not maskable_names:
             raise ValueError("the model has no maskable parameters to fine-tune sparsely")
         maskable_set = set(maskable_names)
@@ -151,14 +162,18 @@ class SparseFineTuningMixin:
         self.maskable_params = maskable_names
         self._sft_maskable = [(name, parameters[name]) for name in maskable_names]
         self._sft_dense = [
-            (name, p) for name, p in parameters.items() if p.requires_grad and name not in maskable_set
+            (name, p)
+            for name, p in parameters.items()
+            if p.requires_grad and name not in maskable_set
         ]
         with torch.no_grad():
             self._sft_initial = {
                 name: p.detach().clone() for name, p in parameters.items() if p.requires_grad
             }
         self.sft_num_maskable_entries = sum(p.numel() for _, p in self._sft_maskable)
-        self.sft_num_tunable_entries = self.sft_args.num_tunable_entries(self.sft_num_maskable_entries)
+        self.sft_num_tunable_entries = self.sft_args.num_tunable_entries(
+            self.sft_num_maskable_entries
+        )
         logger.info(
             "Sparse fine-tuning: %d maskable parameters with %d entries, budget K = %d; "
             "%d densely trained parameters: %s",
@@ -172,41 +187,55 @@ class SparseFineTuningMixin:
     # Training loop
 
     def train(self, resume_from_checkpoint=None, trial=None, ignore_keys_for_eval=None, **kwargs):
-        """Run every phase of every sparse fine-tuning iteration."""
+        """Run every phase of every sparse fine-tuning iteration; call it once per trainer."""
         if resume_from_checkpoint not in (None, False):
             raise ValueError("sparse fine-tuning cannot resume from a checkpoint; start a new run")
+        if self._sft_selected is not None:
+            raise RuntimeError(
+                "this trainer has already trained; create a new trainer for another run"
+            )
         iterations = self.sft_args.n_ft_iterations
         budgets = [self.sft_num_tunable_entries // iterations] * iterations
         budgets[-1] += self.sft_num_tunable_entries % iterations
         original_max_steps = self.args.max_steps
+        train_kwargs = dict(trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs)
         history: list[dict[str, Any]] = []
         result = None
         try:
             for iteration, budget in enumerate(budgets):
-                run_phase = lambda phase: self._sft_run_phase(  # noqa: E731
-                    phase, iteration, original_max_steps, history, trial, ignore_keys_for_eval, **kwargs
-                )
                 if self.sft_args.sparse_ft_method == LOTTERY_TICKET:
                     start = self._sft_snapshot() if iteration > 0 else None
-                    run_phase(FULL_PHASE)
+                    self._sft_run_phase(
+                        FULL_PHASE, iteration, original_max_steps, history, train_kwargs
+                    )
                     self._sft_select_largest_changes(budget)
                     self._sft_rewind(start)
                 else:
                     self._sft_select_random(budget, iteration)
-                result = run_phase(SPARSE_PHASE)
+                result = self._sft_run_phase(
+                    SPARSE_PHASE, iteration, original_max_steps, history, train_kwargs
+                )
         finally:
             self.args.max_steps = original_max_steps
             self._sft_phase = None
-        self.sft_log_history = history
-        self.state.log_history = list(history)
+        self.state.log_history = history
         return result
 
-    def _sft_run_phase(self, phase, iteration, original_max_steps, history, trial, ignore_keys_for_eval, **kwargs):
+    def _sft_run_phase(
+        self,
+        phase: str,
+        iteration: int,
+        original_max_steps: int,
+        history: list[dict[str, Any]],
+        train_kwargs: dict[str, Any],
+    ):
         num_steps = self._sft_phase_num_steps(phase, original_max_steps)
         self.args.max_steps = num_steps
         self.optimizer, self.lr_scheduler = None, None
         self._sft_phase = phase
-        self._sft_l1_coefficient = self.sft_args.full_l1_reg if phase == FULL_PHASE else self.sft_args.sparse_l1_reg
+        self._sft_l1_coefficient = (
+            self.sft_args.full_l1_reg if phase == FULL_PHASE else self.sft_args.sparse_l1_reg
+        )
         logger.info(
             "Sparse fine-tuning iteration %d/%d: %s fine-tuning phase, %d optimizer steps",
             iteration + 1,
@@ -214,8 +243,11 @@ class SparseFineTuningMixin:
             phase,
             num_steps,
         )
-        result = super().train(trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs)
-        history.extend({**entry, "sft_iteration": iteration + 1, "sft_phase": phase} for entry in self.state.log_history)
+        result = super().train(**train_kwargs)
+        history.extend(
+            {**entry, "sft_iteration": iteration + 1, "sft_phase": phase}
+            for entry in self.state.log_history
+        )
         logger.info("Finished the %s fine-tuning phase of iteration %d", phase, iteration + 1)
         return result
 
@@ -231,21 +263,26 @@ class SparseFineTuningMixin:
             steps_per_epoch = self._sft_update_steps_per_epoch()
         return phase_num_steps(min_steps, max_steps, max_epochs, steps_per_epoch)
 
-    def _sft_update_steps_per_epoch(self) -> Optional[int]:
+    def _sft_update_steps_per_epoch(self) -> int | None:
         if self._sft_steps_per_epoch is None:
             dataloader = self.get_train_dataloader()
             if not has_length(dataloader):
                 return None
-            self._sft_steps_per_epoch = update_steps_per_epoch(len(dataloader), self.args.gradient_accumulation_steps)
+            self._sft_steps_per_epoch = update_steps_per_epoch(
+                len(dataloader), self.args.gradient_accumulation_steps
+            )
         return self._sft_steps_per_epoch
 
     # Selection and rewinding
 
     def _sft_snapshot(self) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            return {name: p.detach().to("cpu", copy=True) for name, p in self._sft_maskable + self._sft_dense}
+            return {
+                name: p.detach().to("cpu", copy=True)
+                for name, p in self._sft_maskable + self._sft_dense
+            }
 
-    def _sft_rewind(self, snapshot: Optional[dict[str, torch.Tensor]]) -> None:
+    def _sft_rewind(self, snapshot: dict[str, torch.Tensor] | None) -> None:
         source = snapshot if snapshot is not None else self._sft_initial
         with torch.no_grad():
             for name, p in self._sft_maskable + self._sft_dense:
@@ -310,8 +347,8 @@ class SparseFineTuningMixin:
         parameters = self._sft_regularised_parameters()
         num_entries = sum(p.numel() for _, p in parameters)
         step = self._sft_l1_coefficient / num_entries
-        # NOTE: with fp16 mixed precision the gradients are still multiplied by the loss
-        # scale here, so the L1 gradient is scaled the same way; this path is untested on CPU.
+        # With fp16 mixed precision the gradients still carry the loss scale at this point, so
+        # the L1 gradient gets the same scale. NOTE: no test covers this, because it needs a GPU.
         scaler = getattr(self.accelerator, "scaler", None)
         grad_step = step * (scaler.get_scale() if scaler is not None else 1.0)
         total = None
@@ -341,7 +378,7 @@ class SparseFineTuningMixin:
 
     # Result
 
-    def sft(self, kind: Optional[str] = None) -> SFT:
+    def sft(self, kind: str | None = None) -> SFT:
         """Return the learned SFT.
 
         Diffs hold every maskable entry that differs from θ0, and abs values hold the other
@@ -350,13 +387,16 @@ class SparseFineTuningMixin:
         """
         with torch.no_grad():
             diffs = {
-                name: SparseDiff.between(p, self._sft_initial[name]).to("cpu") for name, p in self._sft_maskable
+                name: SparseDiff.between(p, self._sft_initial[name]).to("cpu")
+                for name, p in self._sft_maskable
             }
             abs_values = {name: p.detach().to("cpu", copy=True) for name, p in self._sft_dense}
         config = SftConfig(
             kind=kind,
             base_model_name_or_path=model_name_or_path(self.model),
-            base_model_fingerprint=parameter_shapes_digest({name: diff.shape for name, diff in diffs.items()}),
+            base_model_fingerprint=parameter_shapes_digest(
+                {name: diff.shape for name, diff in diffs.items()}
+            ),
             ft_params_num=self.sft_num_tunable_entries,
             training_arguments={
                 "sft_arguments": dataclasses.asdict(self.sft_args),
@@ -373,5 +413,9 @@ class LotteryTicketSparseFineTuner(SparseFineTuningMixin, Trainer):
 def make_sparse_fine_tuner(trainer_class: type[Trainer]) -> type:
     """Return a subclass of `trainer_class` with `SparseFineTuningMixin` mixed in."""
     if not (isinstance(trainer_class, type) and issubclass(trainer_class, Trainer)):
-        raise TypeError(f"trainer_class must be a subclass of transformers.Trainer, got {trainer_class!r}")
-    return type(f"SparseFineTuning{trainer_class.__name__}", (SparseFineTuningMixin, trainer_class), {})
+        raise TypeError(
+            f"trainer_class must be a subclass of transformers.Trainer, got {trainer_class!r}"
+        )
+    return type(
+        f"SparseFineTuning{trainer_class.__name__}", (SparseFineTuningMixin, trainer_class), {}
+    )

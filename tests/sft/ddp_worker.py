@@ -11,11 +11,11 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from conftest import tiny_bert_config  # noqa: E402
-from sft_testing import RandomTokenDataset, training_arguments  # noqa: E402
-from transformers import BertForMaskedLM  # noqa: E402
+from conftest import tiny_bert_config
+from sft_testing import RandomTokenDataset, training_arguments
+from transformers import BertForMaskedLM
 
-from sft import LotteryTicketSparseFineTuner, SftArguments  # noqa: E402
+from sft import LotteryTicketSparseFineTuner, SftArguments
 
 NUM_TUNABLE = 400
 
@@ -33,13 +33,17 @@ def main(output: Path) -> None:
     )
     trainer = LotteryTicketSparseFineTuner(
         model=model,
-        args=training_arguments(output / "trainer", per_device_train_batch_size=4, weight_decay=0.1, ddp_backend="gloo"),
+        args=training_arguments(
+            output / "trainer", per_device_train_batch_size=4, weight_decay=0.1, ddp_backend="gloo"
+        ),
         train_dataset=RandomTokenDataset(size=32),
         sft_args=sft_args,
     )
     assert trainer.args.world_size == 2, trainer.args.world_size
     trainer.train()
-    changed = sum(int((model.get_parameter(name) != initial[name]).sum()) for name in trainer.maskable_params)
+    changed = sum(
+        int((model.get_parameter(name) != initial[name]).sum()) for name in trainer.maskable_params
+    )
     rank = trainer.args.process_index
     trainer.sft().save_pretrained(output / f"rank{rank}")
     (output / f"rank{rank}.changed").write_text(str(changed))

@@ -11,7 +11,14 @@ from sft import SFT, SparseDiff
 class RandomTokenDataset(torch.utils.data.Dataset):
     """Fixed random token sequences whose labels are the inputs (masked-LM style)."""
 
-    def __init__(self, size: int = 32, length: int = 12, vocab_size: int = 128, seed: int = 0, num_labels: int | None = None):
+    def __init__(
+        self,
+        size: int = 32,
+        length: int = 12,
+        vocab_size: int = 128,
+        seed: int = 0,
+        num_labels: int | None = None,
+    ):
         generator = torch.Generator().manual_seed(seed)
         self.input_ids = torch.randint(5, vocab_size, (size, length), generator=generator)
         if num_labels is None:
@@ -28,24 +35,30 @@ class RandomTokenDataset(torch.utils.data.Dataset):
 
 def training_arguments(output_dir, **overrides) -> TrainingArguments:
     """Quiet CPU training arguments for tiny models; keyword arguments override them."""
-    values = dict(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=8,
-        learning_rate=1e-2,
-        report_to=[],
-        save_strategy="no",
-        logging_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=0,
-        data_seed=0,
-        dataloader_num_workers=0,
-    )
+    values = {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": 8,
+        "learning_rate": 1e-2,
+        "report_to": [],
+        "save_strategy": "no",
+        "logging_strategy": "no",
+        "use_cpu": True,
+        "disable_tqdm": True,
+        "seed": 0,
+        "data_seed": 0,
+        "dataloader_num_workers": 0,
+    }
     values.update(overrides)
     return TrainingArguments(**values)
 
 
-def random_sft(model: torch.nn.Module, density: float, seed: int, scale: float = 1e-2, with_abs: tuple[str, ...] = ()) -> SFT:
+def random_sft(
+    model: torch.nn.Module,
+    density: float,
+    seed: int,
+    scale: float = 1e-2,
+    with_abs: tuple[str, ...] = (),
+) -> SFT:
     """Build an SFT with random diffs on every parameter of `model` and copies of `with_abs`."""
     generator = torch.Generator().manual_seed(seed)
     diffs = {}

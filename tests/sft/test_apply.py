@@ -2,10 +2,10 @@ import logging
 
 import pytest
 import torch
+from conftest import tiny_bert_config
 from sft_testing import parameters_snapshot, random_sft
 from transformers import BertForMaskedLM, BertForTokenClassification
 
-from conftest import tiny_bert_config
 from sft import SFT, BaseModelMismatchError, RevertOrderError, SftConfig, SparseDiff
 from sft.application import applied_sfts
 from sft.fingerprint import canonical_model_name, same_base_model
@@ -22,7 +22,9 @@ def test_apply_then_revert_is_bit_identical(tiny_mlm_model):
     before = parameters_snapshot(tiny_mlm_model)
     sft = random_sft(tiny_mlm_model, density=0.2, seed=0, with_abs=HEAD)
     sft.apply(tiny_mlm_model)
-    changed = [name for name, p in tiny_mlm_model.named_parameters() if not torch.equal(p, before[name])]
+    changed = [
+        name for name, p in tiny_mlm_model.named_parameters() if not torch.equal(p, before[name])
+    ]
     assert set(HEAD) <= set(changed)
     assert len(changed) > len(HEAD)
     sft.revert(tiny_mlm_model)
@@ -77,7 +79,9 @@ def test_apply_to_lower_precision_model_reverts_exactly(tiny_mlm_model):
 
 def test_language_sft_on_task_model_without_abs(tiny_mlm_model, tiny_token_classification_model):
     language = random_sft(tiny_mlm_model, density=0.1, seed=0, with_abs=HEAD)
-    language.diffs = {name: diff for name, diff in language.diffs.items() if name.startswith("bert.")}
+    language.diffs = {
+        name: diff for name, diff in language.diffs.items() if name.startswith("bert.")
+    }
     with pytest.raises(ValueError, match="no parameter 'cls.predictions.bias'.*with_abs=False"):
         language.apply(tiny_token_classification_model)
     before = parameters_snapshot(tiny_token_classification_model)
@@ -91,7 +95,10 @@ def test_missing_parameter_leaves_model_unchanged(tiny_mlm_model):
     sft.diffs["bert.pooler.dense.weight"] = SparseDiff.empty((32, 32))
     sft.name_or_path = "sfts/lang-xx"
     before = parameters_snapshot(tiny_mlm_model)
-    with pytest.raises(ValueError, match=r"SFT 'sfts/lang-xx'.*no parameter 'bert\.pooler\.dense\.weight'.*\(32, 32\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"SFT 'sfts/lang-xx'.*no parameter 'bert\.pooler\.dense\.weight'.*\(32, 32\)",
+    ):
         sft.apply(tiny_mlm_model)
     assert_parameters_identical(tiny_mlm_model, before)
     assert applied_sfts(tiny_mlm_model) == []
@@ -111,7 +118,12 @@ def test_shape_mismatch_names_both_shapes(tiny_mlm_model):
 def test_tied_parameters_are_not_changed_twice(tiny_mlm_model):
     shape = tiny_mlm_model.get_parameter("bert.embeddings.word_embeddings.weight").shape
     diff = SparseDiff(shape, torch.tensor([0]), torch.tensor([1.0]))
-    sft = SFT(diffs={"bert.embeddings.word_embeddings.weight": diff, "cls.predictions.decoder.weight": diff})
+    sft = SFT(
+        diffs={
+            "bert.embeddings.word_embeddings.weight": diff,
+            "cls.predictions.decoder.weight": diff,
+        }
+    )
     with pytest.raises(ValueError, match="same \\(tied\\) tensor"):
         sft.apply(tiny_mlm_model)
 
@@ -159,7 +171,11 @@ def test_fingerprint_mismatch_is_reported(tiny_mlm_model):
     [
         ("bert-base-multilingual-cased", "google-bert/bert-base-multilingual-cased", True),
         ("/data/Bert-Base-Multilingual-Cased/", "bert-base-multilingual-cased", True),
-        ("/cache/hub/models--google-bert--bert-base-multilingual-cased/snapshots/abc123", "bert-base-multilingual-cased", True),
+        (
+            "/cache/hub/models--google-bert--bert-base-multilingual-cased/snapshots/abc123",
+            "bert-base-multilingual-cased",
+            True,
+        ),
         ("xlm-roberta-base", "bert-base-multilingual-cased", False),
         (None, "bert-base-multilingual-cased", None),
         ("", "bert-base-multilingual-cased", None),

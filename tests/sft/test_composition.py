@@ -7,7 +7,9 @@ from sft_testing import parameters_snapshot, random_sft
 from sft import SFT, BaseModelMismatchError, SftConfig, SparseDiff
 
 
-def diff_sft(values_by_index: dict[int, float], size: int = 8, dtype=torch.float32, **abs_values) -> SFT:
+def diff_sft(
+    values_by_index: dict[int, float], size: int = 8, dtype=torch.float32, **abs_values
+) -> SFT:
     indices = torch.tensor(sorted(values_by_index), dtype=torch.int64)
     values = torch.tensor([values_by_index[i] for i in sorted(values_by_index)], dtype=dtype)
     return SFT(diffs={"w": SparseDiff((size,), indices, values)}, abs=abs_values)
@@ -31,7 +33,8 @@ def test_compose_is_order_independent_bit_for_bit():
         dense = values * keep
         operands.append(SFT(diffs={"w": SparseDiff.from_dense(dense)}))
     naive = [
-        ((a.diffs["w"].to_dense() + b.diffs["w"].to_dense()) + c.diffs["w"].to_dense()) + d.diffs["w"].to_dense()
+        ((a.diffs["w"].to_dense() + b.diffs["w"].to_dense()) + c.diffs["w"].to_dense())
+        + d.diffs["w"].to_dense()
         for a, b, c, d in itertools.permutations(operands)
     ]
     assert any(not torch.equal(naive[0], other) for other in naive), "test data too easy"
@@ -116,10 +119,10 @@ def test_compose_promotes_dtypes():
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
-        (dict(sfts=[]), ValueError, "at least one SFT"),
-        (dict(sfts=["not an sft"]), TypeError, "SFT objects"),
-        (dict(sfts=[SFT()], weights=[1.0, 2.0]), ValueError, "2 weights for 1 SFTs"),
-        (dict(sfts=[SFT()], weights=[float("nan")]), TypeError, "finite numbers"),
+        ({"sfts": []}, ValueError, "at least one SFT"),
+        ({"sfts": ["not an sft"]}, TypeError, "SFT objects"),
+        ({"sfts": [SFT()], "weights": [1.0, 2.0]}, ValueError, "2 weights for 1 SFTs"),
+        ({"sfts": [SFT()], "weights": [float("nan")]}, TypeError, "finite numbers"),
     ],
 )
 def test_invalid_compose_arguments(arguments, error, message):

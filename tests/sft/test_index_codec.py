@@ -56,7 +56,9 @@ def test_decoding_beyond_int32_range():
     numel = 2**33
     indices = torch.tensor([5, 2**31 - 1, 2**31, 2**32 + 7, numel - 1])
     for encoding in (UINT16_GAPS, INT64):
-        decoded = decode_indices(encoding, encode_indices(indices, encoding), indices.numel(), numel)
+        decoded = decode_indices(
+            encoding, encode_indices(indices, encoding), indices.numel(), numel
+        )
         assert decoded.tolist() == indices.tolist()
     assert INT32 not in encoded_sizes(indices, numel)
 

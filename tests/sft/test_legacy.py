@@ -30,15 +30,25 @@ class Torch1Pickler(pickle._Pickler):
         super().save_global(obj, name)
 
 
-TORCH1_PICKLE_MODULE = types.SimpleNamespace(__name__="torch1_pickle", Pickler=Torch1Pickler, dump=pickle.dump)
+TORCH1_PICKLE_MODULE = types.SimpleNamespace(
+    __name__="torch1_pickle", Pickler=Torch1Pickler, dump=pickle.dump
+)
 
 
 def hand_encoded_payload():
     # Size (2, 3) with entries (0, 1) = 10, (1, 0) = 20 and (1, 2) = 30. Column-major flat
     # indices: (0, 1) -> 2, (1, 0) -> 1, (1, 2) -> 5; sorted: 1, 2, 5.
-    matrix = {"size": torch.Size([2, 3]), "index_steps": [np.int64(1), 1, 3], "values": torch.tensor([20.0, 10.0, 30.0])}
+    matrix = {
+        "size": torch.Size([2, 3]),
+        "index_steps": [np.int64(1), 1, 3],
+        "values": torch.tensor([20.0, 10.0, 30.0]),
+    }
     # Size (2, 3, 4) with one entry (1, 2, 3) = 7: flat index 1 + 2 * 2 + 3 * 6 = 23.
-    cube = {"size": torch.Size([2, 3, 4]), "index_steps": [np.int64(23)], "values": torch.tensor([7.0])}
+    cube = {
+        "size": torch.Size([2, 3, 4]),
+        "index_steps": [np.int64(23)],
+        "values": torch.tensor([7.0]),
+    }
     empty = {"size": torch.Size([4]), "index_steps": [], "values": torch.zeros(0)}
     return {
         "diffs": {"matrix": matrix, "cube": cube, "empty": empty},
@@ -47,7 +57,9 @@ def hand_encoded_payload():
 
 
 def check_hand_encoded_sft(loaded: SFT) -> None:
-    assert torch.equal(loaded.diffs["matrix"].to_dense(), torch.tensor([[0.0, 10.0, 0.0], [20.0, 0.0, 30.0]]))
+    assert torch.equal(
+        loaded.diffs["matrix"].to_dense(), torch.tensor([[0.0, 10.0, 0.0], [20.0, 0.0, 30.0]])
+    )
     cube = torch.zeros(2, 3, 4)
     cube[1, 2, 3] = 7.0
     assert torch.equal(loaded.diffs["cube"].to_dense(), cube)
@@ -71,9 +83,9 @@ def test_torch1_style_file_loads(tmp_path, zip_format):
 
 def test_writer_matches_original_layout(tmp_path):
     dense = torch.tensor([[0.0, 10.0, 0.0], [20.0, 0.0, 30.0]])
-    SFT(diffs={"matrix": SparseDiff.from_dense(dense), "empty": SparseDiff.empty((4,))}).save_pretrained(
-        tmp_path, file_format="legacy"
-    )
+    SFT(
+        diffs={"matrix": SparseDiff.from_dense(dense), "empty": SparseDiff.empty((4,))}
+    ).save_pretrained(tmp_path, file_format="legacy")
     raw = torch.load(tmp_path / LEGACY_WEIGHTS_NAME, weights_only=False)
     matrix = raw["diffs"]["matrix"]
     assert type(matrix["size"]) is torch.Size
@@ -128,9 +140,42 @@ def test_code_in_legacy_file_is_not_run(tmp_path):
     [
         ({"abs": {}}, "expected a dict with a 'diffs' entry"),
         ({"diffs": {"w": {"size": torch.Size([4])}}}, "size, index_steps and values"),
-        ({"diffs": {"w": {"size": torch.Size([4]), "index_steps": [np.int64(1), 0], "values": torch.zeros(2)}}}, "strictly increasing"),
-        ({"diffs": {"w": {"size": torch.Size([4]), "index_steps": [np.int64(3), 1], "values": torch.zeros(2)}}}, "out of range"),
-        ({"diffs": {"w": {"size": torch.Size([4]), "index_steps": [np.int64(1)], "values": torch.zeros(2)}}}, "1 index steps but 2 values"),
+        (
+            {
+                "diffs": {
+                    "w": {
+                        "size": torch.Size([4]),
+                        "index_steps": [np.int64(1), 0],
+                        "values": torch.zeros(2),
+                    }
+                }
+            },
+            "strictly increasing",
+        ),
+        (
+            {
+                "diffs": {
+                    "w": {
+                        "size": torch.Size([4]),
+                        "index_steps": [np.int64(3), 1],
+                        "values": torch.zeros(2),
+                    }
+                }
+            },
+            "out of range",
+        ),
+        (
+            {
+                "diffs": {
+                    "w": {
+                        "size": torch.Size([4]),
+                        "index_steps": [np.int64(1)],
+                        "values": torch.zeros(2),
+                    }
+                }
+            },
+            "1 index steps but 2 values",
+        ),
         ({"diffs": {}, "abs": {"b": [1.0]}}, "abs 'b' must be a tensor"),
     ],
 )
@@ -148,14 +193,20 @@ def test_not_a_torch_file_is_rejected(tmp_path):
 
 def test_decoding_beyond_int32_range():
     # Size (2**16, 2**16) has 2**32 entries. Column-major index 2**32 - 3 is (65533, 65535).
-    encoding = {"size": torch.Size([2**16, 2**16]), "index_steps": [np.int64(2**32 - 3), 1], "values": torch.ones(2)}
+    encoding = {
+        "size": torch.Size([2**16, 2**16]),
+        "index_steps": [np.int64(2**32 - 3), 1],
+        "values": torch.ones(2),
+    }
     diff = decode_legacy_diff(encoding)
     assert diff.indices.tolist() == [65533 * 2**16 + 65535, 65534 * 2**16 + 65535]
 
 
 def test_encode_decode_are_inverse_for_three_dimensions():
     generator = torch.Generator().manual_seed(0)
-    dense = torch.randn(3, 5, 7, generator=generator) * (torch.rand(3, 5, 7, generator=generator) < 0.3)
+    dense = torch.randn(3, 5, 7, generator=generator) * (
+        torch.rand(3, 5, 7, generator=generator) < 0.3
+    )
     diff = SparseDiff.from_dense(dense)
     decoded = decode_legacy_diff(encode_legacy_diff(diff))
     assert torch.equal(decoded.indices, diff.indices)

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from conftest import tiny_bert_config
 from transformers import BertForSequenceClassification, BertModel
 
-from conftest import tiny_bert_config
 from sft import SftArguments, apply_freeze_options, maskable_parameter_names
 
 
@@ -11,18 +11,24 @@ def test_maskable_parameters_are_base_model_parameters(tiny_mlm_model):
     assert names[0] == "bert.embeddings.word_embeddings.weight"
     assert all(name.startswith("bert.") for name in names)
     # BertForMaskedLM ties the decoder to the word embeddings, so the entries are counted once.
-    body = sum(p.numel() for name, p in tiny_mlm_model.named_parameters() if name.startswith("bert."))
+    body = sum(
+        p.numel() for name, p in tiny_mlm_model.named_parameters() if name.startswith("bert.")
+    )
     assert sum(tiny_mlm_model.get_parameter(name).numel() for name in names) == body
 
 
 def test_frozen_parameters_are_not_maskable(tiny_mlm_model):
     tiny_mlm_model.bert.embeddings.position_embeddings.weight.requires_grad_(False)
-    assert "bert.embeddings.position_embeddings.weight" not in maskable_parameter_names(tiny_mlm_model)
+    assert "bert.embeddings.position_embeddings.weight" not in maskable_parameter_names(
+        tiny_mlm_model
+    )
 
 
 def test_exclusions_by_name_and_prefix():
     model = BertForSequenceClassification(tiny_bert_config(num_labels=3))
-    names = maskable_parameter_names(model, exclude=["bert.pooler", "bert.embeddings.token_type_embeddings.weight"])
+    names = maskable_parameter_names(
+        model, exclude=["bert.pooler", "bert.embeddings.token_type_embeddings.weight"]
+    )
     assert not any(name.startswith("bert.pooler.") for name in names)
     assert "bert.embeddings.token_type_embeddings.weight" not in names
     assert "classifier.weight" not in names
@@ -41,11 +47,15 @@ def test_bare_base_model_is_fully_maskable():
 
 
 def test_freeze_layer_norm_and_embeddings(tiny_mlm_model):
-    frozen = apply_freeze_options(tiny_mlm_model, SftArguments(freeze_layer_norm=True, freeze_embeddings=True))
+    frozen = apply_freeze_options(
+        tiny_mlm_model, SftArguments(freeze_layer_norm=True, freeze_embeddings=True)
+    )
     assert "bert.embeddings.word_embeddings.weight" in frozen
     assert "bert.encoder.layer.0.output.LayerNorm.weight" in frozen
     assert not tiny_mlm_model.bert.embeddings.word_embeddings.weight.requires_grad
-    assert all(not p.requires_grad for name, p in tiny_mlm_model.named_parameters() if "LayerNorm" in name)
+    assert all(
+        not p.requires_grad for name, p in tiny_mlm_model.named_parameters() if "LayerNorm" in name
+    )
     assert tiny_mlm_model.bert.encoder.layer[0].output.dense.weight.requires_grad
 
 

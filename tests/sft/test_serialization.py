@@ -31,7 +31,9 @@ def test_round_trip_keeps_empty_and_scalar_diffs(tmp_path):
         diffs={
             "empty": SparseDiff.empty((3, 4)),
             "scalar": SparseDiff((), torch.tensor([0]), torch.tensor([2.5])),
-            "half": SparseDiff((5,), torch.tensor([1, 4]), torch.tensor([1.0, -1.0], dtype=torch.float16)),
+            "half": SparseDiff(
+                (5,), torch.tensor([1, 4]), torch.tensor([1.0, -1.0], dtype=torch.float16)
+            ),
         }
     )
     original.save_pretrained(tmp_path)
@@ -46,8 +48,14 @@ def test_config_file_is_key_sorted_json(tmp_path, tiny_mlm_model):
     values = json.loads(text)
     assert list(values) == sorted(values)
     assert values["format_version"] == FORMAT_VERSION
-    assert {"kind", "base_model_name_or_path", "base_model_fingerprint", "ft_params_num",
-            "training_arguments", "library_version"} <= set(values)
+    assert {
+        "kind",
+        "base_model_name_or_path",
+        "base_model_fingerprint",
+        "ft_params_num",
+        "training_arguments",
+        "library_version",
+    } <= set(values)
 
 
 def test_saved_files_get_default_permissions(tmp_path, tiny_mlm_model):
@@ -78,7 +86,9 @@ def test_failed_save_keeps_previous_files(tmp_path, tiny_mlm_model, monkeypatch)
 
 def test_default_format_is_compact(tmp_path):
     generator = torch.Generator().manual_seed(0)
-    dense = torch.randn(1000, 1000, generator=generator) * (torch.rand(1000, 1000, generator=generator) < 0.08)
+    dense = torch.randn(1000, 1000, generator=generator) * (
+        torch.rand(1000, 1000, generator=generator) < 0.08
+    )
     diff = SparseDiff.from_dense(dense)
     SFT(diffs={"weight": diff}).save_pretrained(tmp_path)
     bytes_per_entry = (tmp_path / SFT_WEIGHTS_NAME).stat().st_size / diff.nnz
@@ -137,7 +147,7 @@ def test_corrupt_weights_file_is_rejected(tmp_path):
 def test_missing_path_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither an existing file or folder"):
         SFT.from_pretrained(tmp_path / "missing")
-    with pytest.raises(FileNotFoundError, match="holds no SFT"):
+    with pytest.raises(FileNotFoundError, match="contains no SFT"):
         SFT.from_pretrained(tmp_path)
 
 
@@ -150,3 +160,9 @@ def test_weights_file_path_loads_its_folder(tmp_path, tiny_mlm_model):
 def test_unknown_file_format_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="file_format must be one of"):
         SFT().save_pretrained(tmp_path, file_format="pickle")
+
+
+def test_missing_relative_path_reports_hub_failure(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such local file or folder, and downloading"):
+        SFT.from_pretrained("no-such-folder/no-such-sft", local_files_only=True)

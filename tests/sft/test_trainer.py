@@ -1,13 +1,21 @@
 import pytest
 import torch
+from conftest import tiny_bert_config
 from sft_testing import RandomTokenDataset, random_sft, training_arguments
 from transformers import BertForMaskedLM, Trainer, TrainerCallback
 
-from conftest import tiny_bert_config
 from sft import SFT, LotteryTicketSparseFineTuner, SftArguments, make_sparse_fine_tuner
 
 
-def make_trainer(model, output_dir, sft_args, trainer_class=LotteryTicketSparseFineTuner, dataset=None, callbacks=None, **overrides):
+def make_trainer(
+    model,
+    output_dir,
+    sft_args,
+    trainer_class=LotteryTicketSparseFineTuner,
+    dataset=None,
+    callbacks=None,
+    **overrides,
+):
     return trainer_class(
         model=model,
         args=training_arguments(output_dir, **overrides),
@@ -31,7 +39,9 @@ class PhaseRecorder(TrainerCallback):
     def __init__(self):
         self.phases = []
 
-    def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
+    def on_train_begin(
+        self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs
+    ):
         self.phases.append(
             {
                 "start": trainable_snapshot(model),
@@ -70,9 +80,13 @@ def test_lt_sft_changes_exactly_k_entries(tmp_path, tiny_mlm_model):
     sft = trainer.sft(kind="language")
     assert list(sft.diffs) == maskable
     assert sft.num_diff_entries == 300
-    assert sorted(sft.abs) == ["cls.predictions.bias", "cls.predictions.transform.LayerNorm.bias",
-                               "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.dense.bias",
-                               "cls.predictions.transform.dense.weight"]
+    assert sorted(sft.abs) == [
+        "cls.predictions.bias",
+        "cls.predictions.transform.LayerNorm.bias",
+        "cls.predictions.transform.LayerNorm.weight",
+        "cls.predictions.transform.dense.bias",
+        "cls.predictions.transform.dense.weight",
+    ]
     assert sft.config.kind == "language"
     assert sft.config.ft_params_num == 300
     assert sft.config.training_arguments["sft_arguments"]["n_ft_iterations"] == 2
@@ -83,7 +97,9 @@ def test_lt_sft_changes_exactly_k_entries(tmp_path, tiny_mlm_model):
 def test_sft_reproduces_trained_model(tmp_path, tiny_mlm_model):
     base = BertForMaskedLM(tiny_bert_config())
     base.load_state_dict(tiny_mlm_model.state_dict())
-    sft_args = SftArguments(ft_params_num=200, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2)
+    sft_args = SftArguments(
+        ft_params_num=200, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2
+    )
     trainer = make_trainer(tiny_mlm_model, tmp_path, sft_args)
     trainer.train()
     trainer.sft().apply(base)
@@ -94,7 +110,10 @@ def test_sft_reproduces_trained_model(tmp_path, tiny_mlm_model):
 def test_weights_are_rewound_before_sparse_phase(tmp_path, tiny_mlm_model):
     recorder = PhaseRecorder()
     sft_args = SftArguments(
-        ft_params_num=200, n_ft_iterations=2, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2
+        ft_params_num=200,
+        n_ft_iterations=2,
+        full_ft_max_steps_per_iteration=2,
+        sparse_ft_max_steps_per_iteration=2,
     )
     initial = trainable_snapshot(tiny_mlm_model)
     trainer = make_trainer(tiny_mlm_model, tmp_path, sft_args, callbacks=[recorder])
@@ -112,7 +131,10 @@ def test_weights_are_rewound_before_sparse_phase(tmp_path, tiny_mlm_model):
 def test_each_phase_gets_fresh_optimizer_and_schedule(tmp_path, tiny_mlm_model):
     recorder = PhaseRecorder()
     sft_args = SftArguments(
-        ft_params_num=200, n_ft_iterations=2, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2
+        ft_params_num=200,
+        n_ft_iterations=2,
+        full_ft_max_steps_per_iteration=2,
+        sparse_ft_max_steps_per_iteration=2,
     )
     make_trainer(tiny_mlm_model, tmp_path, sft_args, callbacks=[recorder]).train()
     assert len(recorder.phases) == 4
@@ -125,18 +147,36 @@ def test_each_phase_gets_fresh_optimizer_and_schedule(tmp_path, tiny_mlm_model):
     ("limits", "expected_steps"),
     [
         # 32 examples, batch size 4 and 2 accumulation steps make 4 optimizer steps per epoch.
-        (dict(full_ft_max_steps_per_iteration=3, sparse_ft_max_epochs_per_iteration=1.5), [3, 6]),
-        (dict(full_ft_max_epochs_per_iteration=2, full_ft_max_steps_per_iteration=5,
-              sparse_ft_max_epochs_per_iteration=0.5, sparse_ft_min_steps_per_iteration=3), [5, 3]),
-        (dict(full_ft_max_epochs_per_iteration=0.25, sparse_ft_max_epochs_per_iteration=0.5,
-              sparse_ft_max_steps_per_iteration=10), [1, 2]),
+        ({"full_ft_max_steps_per_iteration": 3, "sparse_ft_max_epochs_per_iteration": 1.5}, [3, 6]),
+        (
+            {
+                "full_ft_max_epochs_per_iteration": 2,
+                "full_ft_max_steps_per_iteration": 5,
+                "sparse_ft_max_epochs_per_iteration": 0.5,
+                "sparse_ft_min_steps_per_iteration": 3,
+            },
+            [5, 3],
+        ),
+        (
+            {
+                "full_ft_max_epochs_per_iteration": 0.25,
+                "sparse_ft_max_epochs_per_iteration": 0.5,
+                "sparse_ft_max_steps_per_iteration": 10,
+            },
+            [1, 2],
+        ),
     ],
 )
 def test_phase_lengths(tmp_path, tiny_mlm_model, limits, expected_steps):
     recorder = PhaseRecorder()
     sft_args = SftArguments(ft_params_num=100, **limits)
     trainer = make_trainer(
-        tiny_mlm_model, tmp_path, sft_args, callbacks=[recorder], per_device_train_batch_size=4, gradient_accumulation_steps=2
+        tiny_mlm_model,
+        tmp_path,
+        sft_args,
+        callbacks=[recorder],
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
     )
     trainer.train()
     assert [phase["steps"] for phase in recorder.phases] == expected_steps
@@ -145,7 +185,9 @@ def test_phase_lengths(tmp_path, tiny_mlm_model, limits, expected_steps):
 
 def test_phase_length_defaults_to_training_arguments(tmp_path, tiny_mlm_model):
     recorder = PhaseRecorder()
-    trainer = make_trainer(tiny_mlm_model, tmp_path, SftArguments(ft_params_num=100), callbacks=[recorder], max_steps=2)
+    trainer = make_trainer(
+        tiny_mlm_model, tmp_path, SftArguments(ft_params_num=100), callbacks=[recorder], max_steps=2
+    )
     trainer.train()
     assert [phase["steps"] for phase in recorder.phases] == [2, 2]
     assert trainer.args.max_steps == 2
@@ -156,7 +198,10 @@ def train_full_phase(tmp_path, l1_reg, batch_size, accumulation):
     model = BertForMaskedLM(tiny_bert_config())
     recorder = PhaseRecorder()
     sft_args = SftArguments(
-        ft_params_num=100, full_ft_max_steps_per_iteration=3, sparse_ft_max_steps_per_iteration=1, full_l1_reg=l1_reg
+        ft_params_num=100,
+        full_ft_max_steps_per_iteration=3,
+        sparse_ft_max_steps_per_iteration=1,
+        full_l1_reg=l1_reg,
     )
     trainer = make_trainer(
         model,
@@ -173,32 +218,45 @@ def train_full_phase(tmp_path, l1_reg, batch_size, accumulation):
         logging_steps=1,
     )
     trainer.train()
-    reg_logs = [entry["l1_reg_loss"] for entry in trainer.state.log_history if entry.get("sft_phase") == "full" and "l1_reg_loss" in entry]
+    reg_logs = [
+        entry["l1_reg_loss"]
+        for entry in trainer.state.log_history
+        if entry.get("sft_phase") == "full" and "l1_reg_loss" in entry
+    ]
     return recorder.phases[0]["end"], reg_logs
 
 
 def test_l1_regularisation_ignores_gradient_accumulation(tmp_path):
     plain, plain_logs = train_full_phase(tmp_path, l1_reg=1.0, batch_size=8, accumulation=1)
-    accumulated, accumulated_logs = train_full_phase(tmp_path, l1_reg=1.0, batch_size=4, accumulation=2)
+    accumulated, accumulated_logs = train_full_phase(
+        tmp_path, l1_reg=1.0, batch_size=4, accumulation=2
+    )
     unregularised, _ = train_full_phase(tmp_path, l1_reg=0.0, batch_size=8, accumulation=1)
 
     # Attention key biases get no gradient in exact arithmetic (softmax ignores a shift), so
     # sign(θ − θ0) follows rounding noise there and differs between any two runs.
     names = [name for name in plain if "attention.self.key.bias" not in name]
     reg_effect = max(float((plain[name] - unregularised[name]).abs().max()) for name in names)
-    accumulation_effect = max(float((plain[name] - accumulated[name]).abs().max()) for name in names)
+    accumulation_effect = max(
+        float((plain[name] - accumulated[name]).abs().max()) for name in names
+    )
     assert reg_effect > 1e-5
     assert accumulation_effect < reg_effect / 20
     assert len(plain_logs) == 3
-    torch.testing.assert_close(torch.tensor(accumulated_logs), torch.tensor(plain_logs), rtol=1e-3, atol=1e-9)
+    torch.testing.assert_close(
+        torch.tensor(accumulated_logs), torch.tensor(plain_logs), rtol=1e-3, atol=1e-9
+    )
 
 
 def test_logged_l1_value_matches_definition(tmp_path, tiny_mlm_model):
     recorder = PhaseRecorder()
     initial = trainable_snapshot(tiny_mlm_model)
     sft_args = SftArguments(
-        ft_params_num=100, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=1,
-        full_l1_reg=0.3, apply_reg_to_sparse_only=True,
+        ft_params_num=100,
+        full_ft_max_steps_per_iteration=2,
+        sparse_ft_max_steps_per_iteration=1,
+        full_l1_reg=0.3,
+        apply_reg_to_sparse_only=True,
     )
 
     class AfterFirstStep(TrainerCallback):
@@ -208,12 +266,20 @@ def test_logged_l1_value_matches_definition(tmp_path, tiny_mlm_model):
 
     after_first_step = AfterFirstStep()
     trainer = make_trainer(
-        tiny_mlm_model, tmp_path, sft_args, callbacks=[recorder, after_first_step], logging_strategy="steps", logging_steps=1
+        tiny_mlm_model,
+        tmp_path,
+        sft_args,
+        callbacks=[recorder, after_first_step],
+        logging_strategy="steps",
+        logging_steps=1,
     )
     trainer.train()
     maskable = trainer.maskable_params
     num_entries = sum(initial[name].numel() for name in maskable)
-    distance = sum(float((after_first_step.weights[name] - initial[name]).abs().sum(dtype=torch.float64)) for name in maskable)
+    distance = sum(
+        float((after_first_step.weights[name] - initial[name]).abs().sum(dtype=torch.float64))
+        for name in maskable
+    )
     logged = [entry["l1_reg_loss"] for entry in trainer.state.log_history if "l1_reg_loss" in entry]
     assert logged[0] == 0.0
     assert logged[1] == pytest.approx(0.3 * distance / num_entries, rel=1e-6)
@@ -225,8 +291,11 @@ def test_random_mask_method(tmp_path):
         model = BertForMaskedLM(tiny_bert_config())
         recorder = PhaseRecorder()
         sft_args = SftArguments(
-            sparse_ft_method="random", ft_params_num=250, n_ft_iterations=2,
-            sparse_ft_max_steps_per_iteration=2, random_mask_seed=seed,
+            sparse_ft_method="random",
+            ft_params_num=250,
+            n_ft_iterations=2,
+            sparse_ft_max_steps_per_iteration=2,
+            random_mask_seed=seed,
         )
         trainer = make_trainer(model, tmp_path, sft_args, callbacks=[recorder], weight_decay=0.1)
         trainer.train()
@@ -237,16 +306,24 @@ def test_random_mask_method(tmp_path):
     other, _ = train(seed=2)
     assert len(recorder.phases) == 2
     assert first.num_diff_entries == 250
-    assert all(torch.equal(first.diffs[name].indices, again.diffs[name].indices) for name in first.diffs)
-    assert not all(torch.equal(first.diffs[name].indices, other.diffs[name].indices) for name in first.diffs)
+    assert all(
+        torch.equal(first.diffs[name].indices, again.diffs[name].indices) for name in first.diffs
+    )
+    assert not all(
+        torch.equal(first.diffs[name].indices, other.diffs[name].indices) for name in first.diffs
+    )
 
 
 def test_initial_weights_include_applied_sft(tmp_path, tiny_mlm_model):
     language = random_sft(tiny_mlm_model, density=0.2, seed=0)
-    language.diffs = {name: diff for name, diff in language.diffs.items() if name.startswith("bert.")}
+    language.diffs = {
+        name: diff for name, diff in language.diffs.items() if name.startswith("bert.")
+    }
     language.apply(tiny_mlm_model)
     with_language = trainable_snapshot(tiny_mlm_model)
-    sft_args = SftArguments(ft_params_num=150, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2)
+    sft_args = SftArguments(
+        ft_params_num=150, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2
+    )
     trainer = make_trainer(tiny_mlm_model, tmp_path, sft_args)
     trainer.train()
     assert count_changed(tiny_mlm_model, with_language, trainer.maskable_params) == 150
@@ -263,7 +340,9 @@ def test_mixin_works_with_trainer_subclass(tmp_path, tiny_mlm_model):
 
     trainer_class = make_sparse_fine_tuner(CountingTrainer)
     assert issubclass(trainer_class, CountingTrainer)
-    sft_args = SftArguments(ft_params_num=120, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2)
+    sft_args = SftArguments(
+        ft_params_num=120, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2
+    )
     trainer = make_trainer(tiny_mlm_model, tmp_path, sft_args, trainer_class=trainer_class)
     trainer.train()
     assert CountingTrainer.loss_calls == 4
@@ -288,7 +367,10 @@ def test_task_model_keeps_head_and_excluded_pooler_dense(tmp_path):
     model = BertForSequenceClassification(tiny_bert_config(num_labels=3))
     maskable = maskable_parameter_names(model, exclude=["bert.pooler"])
     sft_args = SftArguments(
-        ft_params_num=100, freeze_layer_norm=True, full_ft_max_steps_per_iteration=2, sparse_ft_max_steps_per_iteration=2
+        ft_params_num=100,
+        freeze_layer_norm=True,
+        full_ft_max_steps_per_iteration=2,
+        sparse_ft_max_steps_per_iteration=2,
     )
     trainer = LotteryTicketSparseFineTuner(
         model=model,
@@ -299,14 +381,22 @@ def test_task_model_keeps_head_and_excluded_pooler_dense(tmp_path):
     )
     trainer.train()
     sft = trainer.sft(kind="task")
-    assert sorted(sft.abs) == ["bert.pooler.dense.bias", "bert.pooler.dense.weight", "classifier.bias", "classifier.weight"]
+    assert sorted(sft.abs) == [
+        "bert.pooler.dense.bias",
+        "bert.pooler.dense.weight",
+        "classifier.bias",
+        "classifier.weight",
+    ]
     assert not any("LayerNorm" in name for name in sft.diffs)
     assert sft.num_diff_entries == 100
 
 
 def test_freeze_decoder_in_trainer(tmp_path, tiny_mlm_model):
     sft_args = SftArguments(
-        ft_params_num=100, freeze_decoder=True, full_ft_max_steps_per_iteration=1, sparse_ft_max_steps_per_iteration=1
+        ft_params_num=100,
+        freeze_decoder=True,
+        full_ft_max_steps_per_iteration=1,
+        sparse_ft_max_steps_per_iteration=1,
     )
     trainer = make_trainer(tiny_mlm_model, tmp_path, sft_args)
     decoder = tiny_mlm_model.get_output_embeddings().weight.detach().clone()
@@ -318,17 +408,24 @@ def test_freeze_decoder_in_trainer(tmp_path, tiny_mlm_model):
 
 
 def test_unsupported_setups_are_rejected(tmp_path, tiny_mlm_model):
-    sft_args = SftArguments(ft_params_num=10, full_ft_max_steps_per_iteration=1, sparse_ft_max_steps_per_iteration=1)
+    sft_args = SftArguments(
+        ft_params_num=10, full_ft_max_steps_per_iteration=1, sparse_ft_max_steps_per_iteration=1
+    )
     optimizer = torch.optim.SGD(tiny_mlm_model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="optimizer_cls_and_kwargs"):
         LotteryTicketSparseFineTuner(
-            model=tiny_mlm_model, args=training_arguments(tmp_path), train_dataset=RandomTokenDataset(),
-            sft_args=sft_args, optimizers=(optimizer, None),
+            model=tiny_mlm_model,
+            args=training_arguments(tmp_path),
+            train_dataset=RandomTokenDataset(),
+            sft_args=sft_args,
+            optimizers=(optimizer, None),
         )
     with pytest.raises(ValueError, match="load_best_model_at_end"):
         LotteryTicketSparseFineTuner(
             model=tiny_mlm_model,
-            args=training_arguments(tmp_path, load_best_model_at_end=True, eval_strategy="steps", save_strategy="steps"),
+            args=training_arguments(
+                tmp_path, load_best_model_at_end=True, eval_strategy="steps", save_strategy="steps"
+            ),
             train_dataset=RandomTokenDataset(),
             eval_dataset=RandomTokenDataset(size=8),
             sft_args=sft_args,
@@ -346,18 +443,25 @@ def test_invalid_maskable_params_are_rejected(tmp_path, tiny_mlm_model):
     sft_args = SftArguments(ft_params_num=10)
     with pytest.raises(ValueError, match="does not have: \\['bert.missing'\\]"):
         LotteryTicketSparseFineTuner(
-            model=tiny_mlm_model, args=training_arguments(tmp_path), sft_args=sft_args, maskable_params=["bert.missing"]
+            model=tiny_mlm_model,
+            args=training_arguments(tmp_path),
+            sft_args=sft_args,
+            maskable_params=["bert.missing"],
         )
     tiny_mlm_model.bert.embeddings.position_embeddings.weight.requires_grad_(False)
     with pytest.raises(ValueError, match="frozen parameters"):
         LotteryTicketSparseFineTuner(
-            model=tiny_mlm_model, args=training_arguments(tmp_path), sft_args=sft_args,
+            model=tiny_mlm_model,
+            args=training_arguments(tmp_path),
+            sft_args=sft_args,
             maskable_params=["bert.embeddings.position_embeddings.weight"],
         )
 
 
 def test_saved_trainer_sft_round_trips(tmp_path, tiny_mlm_model):
-    sft_args = SftArguments(ft_params_num=100, full_ft_max_steps_per_iteration=1, sparse_ft_max_steps_per_iteration=1)
+    sft_args = SftArguments(
+        ft_params_num=100, full_ft_max_steps_per_iteration=1, sparse_ft_max_steps_per_iteration=1
+    )
     trainer = make_trainer(tiny_mlm_model, tmp_path, sft_args)
     trainer.train()
     sft = trainer.sft(kind="language")
@@ -365,3 +469,13 @@ def test_saved_trainer_sft_round_trips(tmp_path, tiny_mlm_model):
     loaded = SFT.from_pretrained(tmp_path / "sft")
     assert loaded.config == sft.config
     assert loaded.num_diff_entries == 100
+
+
+def test_second_train_call_is_rejected(tmp_path, tiny_mlm_model):
+    sft_args = SftArguments(
+        ft_params_num=50, full_ft_max_steps_per_iteration=1, sparse_ft_max_steps_per_iteration=1
+    )
+    trainer = make_trainer(tiny_mlm_model, tmp_path, sft_args)
+    trainer.train()
+    with pytest.raises(RuntimeError, match="already trained"):
+        trainer.train()
