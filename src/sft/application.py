@@ -126,24 +126,19 @@ def apply_sft(sft: SFT, model: nn.Module, with_abs: bool = True, on_mismatch: st
     _check_no_shared_tensors(resolved_diffs, sft, "diffs")
     _check_no_shared_tensors(resolved_abs, sft, "abs values")
     _check_fingerprint(sft, model, resolved_diffs, on_mismatch)
-    for name, parameter in resolved_diffs.items():
-        if not parameter.is_contiguous():
-            raise ValueError(
-                f"cannot apply {sft.display_name}: parameter {name!r} is not contiguous"
-            )
 
     record = _AppliedRecord(sft=sft)
     with torch.no_grad():
         for name, parameter in resolved_diffs.items():
             diff = sft.diffs[name]
-            flat = parameter.view(-1)
-            indices = diff.indices.to(parameter.device, non_blocking=True)
-            values = diff.values.to(parameter.device, non_blocking=True)
-            original = flat.index_select(0, indices)
-            if values.dtype == flat.dtype:
-                flat.index_add_(0, indices, values)
+            indices = diff.indices.to(parameter.device)
+            values = diff.values.to(parameter.device)
+            # take and put_ index the parameter in row-major order, contiguous or not.
+            original = torch.take(parameter, indices)
+            if values.dtype == parameter.dtype:
+                parameter.put_(indices, values, accumulate=True)
             else:
-                flat.index_copy_(0, indices, (original.to(values.dtype) + values).to(flat.dtype))
+                parameter.put_(indices, (original.to(values.dtype) + values).to(parameter.dtype))
             record.diffs.append((parameter, indices, original))
         for name, parameter in resolved_abs.items():
             record.abs.append((parameter, parameter.detach().clone()))
@@ -172,5 +167,5 @@ def revert_sft(sft: SFT, model: nn.Module) -> None:
         for parameter, original in reversed(record.abs):
             parameter.copy_(original)
         for parameter, indices, original in reversed(record.diffs):
-            parameter.view(-1).index_copy_(0, indices, original)
+            parameter.put_(indices, original)
     logger.debug("Reverted %s", sft.display_name)

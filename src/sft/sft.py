@@ -34,7 +34,7 @@ class SFT:
     the differences θ_ft − θ_base of the sparsely tuned parameters. `abs` maps names to
     the dense tensors of fully tuned parameters, usually the model head. `config` is the
     `SftConfig` with the base model, kind, budget K and training arguments. `name_or_path`
-    is where the SFT was loaded from or last saved to, or None.
+    is where the SFT was loaded from, or None.
     """
 
     def __init__(

@@ -368,7 +368,7 @@ class SparseFineTuningMixin:
             return
         with torch.no_grad():
             for (name, p), mask in zip(self._sft_maskable, self._sft_selected):
-                p.copy_(torch.where(mask, p, self._sft_initial[name]))
+                torch.where(mask, p, self._sft_initial[name], out=p)
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if self._sft_l1_steps and "loss" in logs:

@@ -198,3 +198,17 @@ def test_apply_to_task_model_with_task_head(tiny_token_classification_model):
     task.revert(model)
     assert_parameters_identical(model, before)
     assert isinstance(model, BertForTokenClassification)
+
+
+def test_apply_to_non_contiguous_parameter():
+    model = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        model.weight = torch.nn.Parameter(torch.arange(12.0).reshape(4, 3).t())
+    assert not model.weight.is_contiguous()
+    before = model.weight.detach().clone()
+    diff = SparseDiff((3, 4), torch.tensor([1, 6]), torch.tensor([10.0, 20.0]))
+    sft = SFT(diffs={"weight": diff})
+    sft.apply(model)
+    assert torch.equal(model.weight, before + diff.to_dense())
+    sft.revert(model)
+    assert torch.equal(model.weight, before)
