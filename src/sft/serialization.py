@@ -28,7 +28,7 @@ from .atomic import atomic_path, write_text_atomic
 from .config import SftConfig
 from .constants import FORMAT_VERSION, SFT_CONFIG_NAME, SFT_WEIGHTS_NAME
 from .errors import SftFormatError
-from .index_codec import choose_encoding, decode_indices, encode_indices
+from .index_codec import decode_indices, encode_smallest
 from .sparse_diff import SparseDiff
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,8 @@ def save_default_format(
     tensors: dict[str, torch.Tensor] = {}
     layout: list[dict] = []
     for name, diff in diffs.items():
-        indices = diff.indices.cpu()
-        encoding = choose_encoding(indices, diff.numel)
-        tensors[_indices_key(name)] = encode_indices(indices, encoding).contiguous()
+        encoding, codes = encode_smallest(diff.indices.cpu(), diff.numel)
+        tensors[_indices_key(name)] = codes.contiguous()
         tensors[_values_key(name)] = diff.values.detach().cpu().contiguous()
         layout.append(
             {"name": name, "shape": list(diff.shape), "nnz": diff.nnz, "index_encoding": encoding}
@@ -135,7 +134,13 @@ def _read_diff(path: Path, file, entry: dict) -> SparseDiff:
         raise SftFormatError(f"{path}: diff {name!r}: {error}") from error
     try:
         indices = decode_indices(entry["index_encoding"], codes, nnz, math.prod(shape))
-        return SparseDiff(torch.Size(shape), indices, values)
+        if values.dim() != 1 or values.numel() != nnz or not values.is_floating_point():
+            raise SftFormatError(
+                f"values must be a 1-D floating-point tensor of {nnz} entries, got dtype "
+                f"{values.dtype} and shape {tuple(values.shape)}"
+            )
+        # decode_indices checked the index invariants, so the SparseDiff checks are skipped.
+        return SparseDiff._unchecked(torch.Size(shape), indices, values)
     except (SftFormatError, TypeError, ValueError) as error:
         raise SftFormatError(f"{path}: diff {name!r}: {error}") from error
 

@@ -68,7 +68,7 @@ def test_applied_context_manager_reverts(tiny_mlm_model):
     assert_parameters_identical(tiny_mlm_model, before)
 
 
-def test_apply_to_lower_precision_model_reverts_exactly(tiny_mlm_model):
+def test_bfloat16_model_reverts_exactly(tiny_mlm_model):
     model = tiny_mlm_model.to(torch.bfloat16)
     before = parameters_snapshot(model)
     sft = random_sft(model, density=0.3, seed=0)
@@ -77,7 +77,7 @@ def test_apply_to_lower_precision_model_reverts_exactly(tiny_mlm_model):
     assert_parameters_identical(model, before)
 
 
-def test_language_sft_on_task_model_without_abs(tiny_mlm_model, tiny_token_classification_model):
+def test_language_sft_on_task_model(tiny_mlm_model, tiny_token_classification_model):
     language = random_sft(tiny_mlm_model, density=0.1, seed=0, with_abs=HEAD)
     language.diffs = {
         name: diff for name, diff in language.diffs.items() if name.startswith("bert.")
@@ -152,7 +152,7 @@ def test_base_model_mismatch_policies(tiny_mlm_model, caplog):
         sft.apply(tiny_mlm_model, on_mismatch="skip")
 
 
-def test_same_model_at_other_path_is_accepted(tiny_mlm_model):
+def test_same_model_other_path_accepted(tiny_mlm_model):
     tiny_mlm_model.config._name_or_path = "/scratch/copy/bert-base-multilingual-cased/"
     sft = make_named_sft(tiny_mlm_model, "google-bert/bert-base-multilingual-cased")
     sft.apply(tiny_mlm_model, on_mismatch="raise")

@@ -84,3 +84,18 @@ def test_decode_rejects_trailing_escape():
 def test_decode_rejects_unknown_encoding():
     with pytest.raises(SftFormatError, match="unknown index encoding"):
         decode_indices("zstd", torch.zeros(1, dtype=torch.uint8), 1, 10)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "codes"),
+    [
+        (UINT8_GAPS, torch.tensor([1, 0, 2], dtype=torch.uint8)),
+        (UINT8_GAPS, torch.tensor([1, 255, 0, 0], dtype=torch.uint8)),
+        (INT64, torch.tensor([5, 3, 9])),
+    ],
+    ids=["zero gap", "zero gap after escape", "unsorted plain"],
+)
+def test_decode_rejects_repeated_or_unsorted_indices(encoding, codes):
+    nnz = 3
+    with pytest.raises(SftFormatError, match="not strictly increasing"):
+        decode_indices(encoding, codes, nnz, 1000)

@@ -166,3 +166,16 @@ def test_missing_relative_path_reports_hub_failure(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="no such local file or folder, and downloading"):
         SFT.from_pretrained("no-such-folder/no-such-sft", local_files_only=True)
+
+
+def test_values_length_mismatch_is_rejected(tmp_path):
+    layout = '[{"name": "w", "shape": [10], "nnz": 2, "index_encoding": "uint8_gaps"}]'
+    tensors = {
+        "diffs.w.indices": torch.tensor([1, 3], dtype=torch.uint8),
+        "diffs.w.values": torch.zeros(3),
+    }
+    metadata = {"sft_diffs": layout, "sft_format_version": "1"}
+    save_file(tensors, str(tmp_path / SFT_WEIGHTS_NAME), metadata=metadata)
+    (tmp_path / SFT_CONFIG_NAME).write_text(SftConfig().to_json_string())
+    with pytest.raises(SftFormatError, match="diff 'w'.*2 entries"):
+        SFT.from_pretrained(tmp_path)

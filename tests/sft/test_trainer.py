@@ -107,7 +107,7 @@ def test_sft_reproduces_trained_model(tmp_path, tiny_mlm_model):
         torch.testing.assert_close(base.get_parameter(name), parameter, rtol=0, atol=1e-7)
 
 
-def test_weights_are_rewound_before_sparse_phase(tmp_path, tiny_mlm_model):
+def test_rewind_before_sparse_phase(tmp_path, tiny_mlm_model):
     recorder = PhaseRecorder()
     sft_args = SftArguments(
         ft_params_num=200,
@@ -128,7 +128,7 @@ def test_weights_are_rewound_before_sparse_phase(tmp_path, tiny_mlm_model):
         assert torch.equal(sparse_2["start"][name], sparse_1["end"][name]), name
 
 
-def test_each_phase_gets_fresh_optimizer_and_schedule(tmp_path, tiny_mlm_model):
+def test_fresh_optimizer_per_phase(tmp_path, tiny_mlm_model):
     recorder = PhaseRecorder()
     sft_args = SftArguments(
         ft_params_num=200,
@@ -314,7 +314,7 @@ def test_random_mask_method(tmp_path):
     )
 
 
-def test_initial_weights_include_applied_sft(tmp_path, tiny_mlm_model):
+def test_theta0_includes_applied_sft(tmp_path, tiny_mlm_model):
     language = random_sft(tiny_mlm_model, density=0.2, seed=0)
     language.diffs = {
         name: diff for name, diff in language.diffs.items() if name.startswith("bert.")
@@ -354,7 +354,7 @@ def test_make_sparse_fine_tuner_rejects_non_trainer():
         make_sparse_fine_tuner(object)
 
 
-def test_task_model_keeps_head_and_excluded_pooler_dense(tmp_path):
+def test_task_head_and_pooler_stored_dense(tmp_path):
     from transformers import BertForSequenceClassification
 
     from sft import maskable_parameter_names
