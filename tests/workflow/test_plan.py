@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from xlt.workflow.plan import PlanError, cli_arguments, merge
 
 from workflow_helpers import load_config, make_plan
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    return copy.deepcopy(load_config("tiny"))
 
 
 def test_tiny_plan_evaluations_cover_methods_and_targets(tiny_config):
