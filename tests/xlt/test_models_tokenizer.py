@@ -35,8 +35,12 @@ def scores(seed: int = 0) -> list[float]:
     return [0.0] * 4 + ordinary.tolist() + [0.0]
 
 
-def engine_tokenize(text: str, piece_scores: list[float]) -> list[int]:
-    """Content ids as e5.c's `tok_content` computes them (one <unk> per unknown character)."""
+def engine_tokenize(text: str, piece_scores: list[float], strip_right: bool = True) -> list[int]:
+    """Content ids as e5.c's `tok_content` computes them (one <unk> per unknown character).
+
+    With `strip_right`, trailing spaces are removed after normalisation first, as SentencePiece
+    and the fast tokenizer do; the engine itself keeps them (``strip_right=False``).
+    """
     code_points = []
     for character in text:
         code_points.extend(NORMALIZATION.get(ord(character), (ord(character),)))
@@ -46,6 +50,8 @@ def engine_tokenize(text: str, piece_scores: list[float]) -> list[int]:
             continue
         collapsed.append(code_point)
     normalized = "".join(map(chr, collapsed))
+    if strip_right:
+        normalized = normalized.rstrip(" ")
     if not normalized or normalized[0] != " ":
         normalized = " " + normalized
     normalized = normalized.replace(" ", METASPACE)
@@ -101,8 +107,21 @@ def test_charsmap_many_multibyte_keys():
     for key, value in mapping.items():
         assert normalizer.normalize_str(key) == value, hex(ord(key))
     text = "".join(rng.choice(list(mapping)) + "x" for _ in range(200))
-    expected = "".join(mapping[c] if c in mapping else c for c in text)
+    expected = "".join(mapping.get(c, c) for c in text)
     assert normalizer.normalize_str(text) == expected
+
+
+def test_charsmap_leaves_other_characters_alone():
+    # Keys share UTF-8 lead bytes with many unmapped characters (U+0587 with U+0580, for
+    # example), and the trie must not send those down another key's branch.
+    rng = random.Random(5)
+    mapping = {chr(c): chr(c + 1) * rng.randrange(0, 3) for c in rng.sample(range(0xA0, 0x3000), 800)}
+    mapping["\u0587"] = "\u0565\u0582"
+    normalizer = normalizers.Precompiled(build_precompiled_charsmap(mapping))
+    for code_point in range(0x20, 0x3000):
+        character = chr(code_point)
+        expected = mapping.get(character, character)
+        assert normalizer.normalize_str(character) == expected, hex(code_point)
 
 
 def test_charsmap_rejects_empty_key():
@@ -124,10 +143,14 @@ def test_tokenizer_matches_engine_on_random_text(tokenizer):
         assert actual == expected, repr(text)
 
 
-def test_tokenizer_whitespace_only(tokenizer):
-    # The engine emits a lone "▁" for an empty text; the fast tokenizer emits nothing.
+def test_tokenizer_trailing_and_empty_text(tokenizer):
+    # The engine keeps a trailing space as a lone "▁" and emits "▁" for an empty text; the fast
+    # tokenizer, like SentencePiece, drops trailing whitespace and emits nothing for no text.
+    space = PIECES.index(METASPACE)
+    assert engine_tokenize("ab ", scores(), strip_right=False)[-1] == space
+    assert tokenizer("ab \t", add_special_tokens=False)["input_ids"] == engine_tokenize("ab", scores())
     assert tokenizer("", add_special_tokens=False)["input_ids"] == []
-    assert engine_tokenize("", scores()) == [PIECES.index(METASPACE)]
+    assert engine_tokenize("", scores(), strip_right=False) == [space]
 
 
 def test_tokenizer_templates_and_specials(tokenizer):

@@ -1,8 +1,8 @@
 """Build a SentencePiece ``precompiled_charsmap`` from a code-point normalisation map.
 
-The charsmap is what ``tokenizers.normalizers.Precompiled`` (and SentencePiece itself) reads: a
-u32 byte length of a darts-clone double-array trie, the trie's 32-bit units, then the replacement
-strings, each ending in a NUL byte. A trie key is the UTF-8 form of a source string and its value
+A charsmap is the ``precompiled_charsmap`` field of a SentencePiece model, the input of
+``tokenizers.normalizers.Precompiled``. It holds a u32 byte length of a darts-clone double-array
+trie, the trie's 32-bit units, then the replacement strings, each ending in a NUL byte. A trie key is the UTF-8 form of a source string and its value
 is the byte offset of the replacement.
 
 Unit layout (darts-clone ``DoubleArrayUnit``): bits 0-7 hold the label, bit 8 says that the node
@@ -34,7 +34,8 @@ class _Node:
 def build_precompiled_charsmap(mapping: Mapping[str, str]) -> bytes:
     """Return a charsmap that replaces each key of `mapping` with its value.
 
-    Keys must be non-empty strings; a value may be empty, which deletes the key.
+    Keys must be non-empty strings, and an empty value deletes its key. `Precompiled` applies the
+    shortest key that starts the text, so a key that extends another key never matches.
     """
     pool = bytearray()
     value_offsets: dict[str, int] = {}
@@ -72,10 +73,13 @@ def _build_double_array(root: _Node) -> list[int]:
     used = bytearray(256)
     used[0] = 1  # the root's own unit
     next_free = 1
+    # Two nodes with the same base would each accept the other's children: the unit at
+    # `base ^ label` only records its label, not its parent. Every base is used once.
+    used_bases: set[int] = set()
 
     def grow(size: int) -> None:
-        # Keep the array a whole number of 256-unit blocks, so that `base ^ label` is always
-        # inside it for any byte label: the Rust reader indexes it without a bounds check.
+        # Keep the array a whole number of 256-unit blocks, so that `base ^ label` is inside it
+        # for any byte label: the Rust reader indexes the array directly and panics past its end.
         size = (size | 0xFF) + 1
         if size > len(units):
             units.extend([0] * (size - len(units)))
@@ -90,6 +94,8 @@ def _build_double_array(root: _Node) -> list[int]:
         if not labels:
             continue
 
+        # Scan up from the first free slot for an unused base whose slots `base ^ label` are all
+        # free. Slot 0 is the root.
         base = None
         candidate_slot = next_free
         while base is None:
@@ -97,12 +103,13 @@ def _build_double_array(root: _Node) -> list[int]:
             if not used[candidate_slot]:
                 candidate = candidate_slot ^ labels[0]
                 grow(candidate | 0xFF)
-                if candidate != position and all(
+                if candidate not in used_bases and all(
                     not used[candidate ^ label] and (candidate ^ label) != 0 for label in labels
                 ):
                     base = candidate
             candidate_slot += 1
 
+        used_bases.add(base)
         offset = position ^ base
         if offset >= _MAX_PLAIN_OFFSET:
             raise ValueError("normalisation map too large for the double-array builder")
