@@ -139,7 +139,7 @@ def test_format_round_trip():
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
-        (lambda image: b"XXXX" + image[4:], "bad magic"),
+        (lambda image: b"XXXX" + image[4:], "invalid magic bytes"),
         (lambda image: image[:4] + (2).to_bytes(4, "little") + image[8:], "version 2"),
         (lambda image: image[:20], "truncated"),
         (lambda image: image[:200], "truncated"),
@@ -270,7 +270,7 @@ def converted(tmp_path_factory) -> tuple[Path, bytes]:
 
 
 def test_conversion_config_and_files(converted):
-    out, image = converted
+    out, _image = converted
     model = AutoModel.from_pretrained(out, add_pooling_layer=False)
     config = model.config
     assert (config.hidden_size, config.num_hidden_layers) == (HIDDEN, LAYERS)

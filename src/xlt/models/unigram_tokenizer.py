@@ -30,9 +30,10 @@ def build_xlmr_tokenizer(
 ) -> XLMRobertaTokenizerFast:
     """Build an `XLMRobertaTokenizerFast` over a Unigram vocabulary.
 
-    The pipeline is the one of XLM-R's own ``tokenizer.json``: the SentencePiece charsmap, runs of
-    spaces collapsed to one, a Metaspace pre-tokenizer that prepends ``▁`` to the text (and to each
-    word of pre-split input), Unigram Viterbi segmentation, and the templates ``<s> A </s>`` and
+    The pipeline is the one that transformers 4.57 (``XLMRobertaConverter``) builds for XLM-R:
+    the SentencePiece charsmap, trailing whitespace removed, runs of spaces turned into one
+    ``▁``, a Metaspace pre-tokenizer that prepends ``▁`` to the text (and to each word of
+    pre-split input), Unigram Viterbi segmentation, and the templates ``<s> A </s>`` and
     ``<s> A </s></s> B </s>`` with token type 0 throughout. `pieces` must contain ``<s>``,
     ``<pad>``, ``</s>``, ``<unk>`` and ``<mask>``.
     """
@@ -47,8 +48,17 @@ def build_xlmr_tokenizer(
         models.Unigram([(piece, float(score)) for piece, score in zip(pieces, scores)],
                        unk_id=ids[UNK], byte_fallback=False)
     )
+    # NOTE: `Precompiled` first looks up each whole grapheme cluster shorter than 6 bytes, and a
+    # cluster whose first code point has a mapping becomes that mapping alone, so a combining
+    # mark after, say, a compatibility character is dropped (tokenizers 0.22). SentencePiece
+    # engines that map code point by code point keep the mark. XLM-R's own fast tokenizer
+    # behaves the same way as this one.
     backend.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")]
+        [
+            normalizers.Precompiled(charsmap),
+            normalizers.Strip(left=False, right=True),
+            normalizers.Replace(Regex(" {2,}"), METASPACE),
+        ]
     )
     backend.pre_tokenizer = pre_tokenizers.Metaspace(
         replacement=METASPACE, prepend_scheme="always", split=True
