@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_bert_config
 from tokenizers import Tokenizer, models
 from transformers import (
     AutoModelForMaskedLM,
@@ -15,8 +16,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from conftest import tiny_bert_config
-from xlt.models import trim_vocab
+from xlt.models import tiny, trim_vocab
 from xlt.models.charsmap import build_codepoint_charsmap
 from xlt.models.unigram_tokenizer import METASPACE, build_xlmr_tokenizer
 
@@ -135,6 +135,19 @@ def test_trim_wordpiece_tokenizer(tiny_model_dir, tmp_path):
     encoded = new("the dog")["input_ids"]
     assert (encoded[0], encoded[-1]) == (new.cls_token_id, new.sep_token_id)
     assert len(new) < len(old)
+
+
+def test_trim_keeps_cased_wordpiece_normaliser(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("Danmark Føroyar ES\nHóast er ikki limur\n" * 5, encoding="utf-8")
+    model_dir = tiny.build_tiny_model([text], tmp_path / "tiny", vocab_size=120)
+    out = tmp_path / "trimmed"
+    summary = trim_vocab.trim_vocabulary(model_dir, [text], [], out)
+    assert summary["verification"]["lines_with_different_pieces"] == 0
+    new = AutoTokenizer.from_pretrained(out)
+    assert type(new).__name__ == "BertTokenizerFast"
+    assert new.tokenize("Danmark Hóast")[0].startswith("D")
+    assert "ó" in "".join(new.tokenize("Hóast"))
 
 
 def test_words_file_with_empty_word_names_line(unigram_model_dir, tmp_path):

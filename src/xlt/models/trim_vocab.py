@@ -14,11 +14,14 @@ with ``is_split_into_words=True``, as token-classification tasks do; that gives 
 
 New ids follow the old order, so the special tokens of XLM-R (``<s>``, ``<pad>``, ``</s>``,
 ``<unk>``) keep ids 0-3. Embedding rows, and the rows and bias of an output layer when the model
-has one, are selected with the same table. The kept pieces keep their Unigram scores, so the
-trimmed tokenizer finds the same segmentation on the inputs: the best segmentation under the full
-vocabulary uses only kept pieces, and any segmentation available under the trimmed vocabulary was
-available under the full one. The command re-tokenises every input to check this and records the
-result in ``vocab_map.json`` together with the old-to-new id table.
+has one, are selected with the same table.
+
+The kept pieces keep their Unigram scores, so the trimmed tokenizer finds the same segmentation on
+the inputs: the best segmentation under the full vocabulary uses only kept pieces, and every
+segmentation into kept pieces was available under the full vocabulary too. (WordPiece's greedy
+longest match likewise finds the same pieces.) The argument leaves out the unknown-character
+fallback, whose candidates depend on the vocabulary, so the command re-tokenises every input to
+check the result. The check and the old-to-new id table go to ``vocab_map.json``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 VOCAB_MAP_FILE = "vocab_map.json"
 SUPPORTED_MODELS = ("Unigram", "WordPiece")
+_FILE_AND_ID_OPTIONS = ("added_tokens_decoder", "name_or_path", "tokenizer_file", "vocab_file",
+                        "merges_file", "tokenizer_object")
 _CONFIG_TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id",
                      "cls_token_id", "mask_token_id", "unk_token_id", "decoder_start_token_id")
 
@@ -151,21 +156,14 @@ def trim_tokenizer(
     state["post_processor"] = _remap_post_processor(state.get("post_processor"), old_to_new)
     backend = Tokenizer.from_str(json.dumps(state))
 
-    specials = {
-        key: value
-        for key, value in tokenizer.special_tokens_map_extended.items()
-        if key != "additional_special_tokens"
+    # The constructor options (special tokens, casing flags such as do_lower_case, which
+    # BertTokenizerFast enforces on the normaliser) carry over; those naming files or ids do not.
+    options = {
+        key: value for key, value in tokenizer.init_kwargs.items()
+        if key not in _FILE_AND_ID_OPTIONS
     }
-    extra = tokenizer.special_tokens_map_extended.get("additional_special_tokens", [])
-    return type(tokenizer)(
-        tokenizer_object=backend,
-        model_max_length=tokenizer.model_max_length,
-        padding_side=tokenizer.padding_side,
-        truncation_side=tokenizer.truncation_side,
-        clean_up_tokenization_spaces=tokenizer.clean_up_tokenization_spaces,
-        additional_special_tokens=list(extra),
-        **specials,
-    )
+    options.update(padding_side=tokenizer.padding_side, truncation_side=tokenizer.truncation_side)
+    return type(tokenizer)(tokenizer_object=backend, **options)
 
 
 @torch.no_grad()
