@@ -30,25 +30,25 @@ def write_corpus(path, words, lines, seed):
 
 @pytest.fixture
 def corpora(tmp_path):
-    first = write_corpus(tmp_path / "aa.txt", "the dog runs to the house".split(), 120, 0)
-    second = write_corpus(tmp_path / "bb.txt", "Mary saw a red cat in London".split(), 120, 1)
+    first = write_corpus(tmp_path / "aa.txt", ["the", "dog", "runs", "to", "the", "house"], 120, 0)
+    second = write_corpus(tmp_path / "bb.txt", ["Mary", "saw", "a", "red", "cat", "in", "London"], 120, 1)
     return {"aa": first, "bb": second}
 
 
 def arguments(model_dir, corpora, tmp_path, **overrides) -> MlmHeadArguments:
-    values = dict(
-        model=str(model_dir),
-        text=[f"{language}={path}" for language, path in corpora.items()],
-        out=str(tmp_path / "mlm"),
-        report=str(tmp_path / "report.json"),
-        train_lines_per_language=100,
-        eval_lines_per_language=20,
-        max_length=32,
-        epochs=4,
-        batch_size=64,
-        encode_batch_size=16,
-        learning_rate=1e-2,
-    )
+    values = {
+        "model": str(model_dir),
+        "text": [f"{language}={path}" for language, path in corpora.items()],
+        "out": str(tmp_path / "mlm"),
+        "report": str(tmp_path / "report.json"),
+        "train_lines_per_language": 100,
+        "eval_lines_per_language": 20,
+        "max_length": 32,
+        "epochs": 4,
+        "batch_size": 64,
+        "encode_batch_size": 16,
+        "learning_rate": 1e-2,
+    }
     values.update(overrides)
     return MlmHeadArguments(**values)
 
@@ -104,17 +104,19 @@ def test_output_folder_loads_with_auto_classes(tiny_model_dir, corpora, tmp_path
     assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]
     torch.testing.assert_close(tagger.bert.embeddings.word_embeddings.weight,
                                masked_lm.bert.embeddings.word_embeddings.weight)
-    classifier, info = AutoModelForSequenceClassification.from_pretrained(
+    _classifier, info = AutoModelForSequenceClassification.from_pretrained(
         out, num_labels=3, output_loading_info=True
     )
     assert all(key.startswith(("classifier.", "bert.pooler.")) for key in info["missing_keys"])
 
 
-def test_bfloat16_encoder_pass(tiny_model_dir, corpora, tmp_path):
-    report = mlm_head.run(arguments(tiny_model_dir, corpora, tmp_path, epochs=1,
-                                    encoder_dtype="bfloat16"))
+def test_bf16_autocast_run(tiny_model_dir, corpora, tmp_path):
+    report = mlm_head.run(arguments(tiny_model_dir, corpora, tmp_path, epochs=2, bf16=True))
     assert report["overall"]["eval_masked_tokens"] > 0
-    assert report["settings"]["encoder_dtype"] == "bfloat16"
+    assert report["overall"]["accuracy_after"] > report["overall"]["accuracy_before"]
+    assert report["settings"]["bf16"] is True
+    head = AutoModelForMaskedLM.from_pretrained(tmp_path / "mlm").cls.predictions
+    assert head.transform.dense.weight.dtype == torch.float32
 
 
 def test_cli_entry_point(tiny_model_dir, corpora, tmp_path):
@@ -147,13 +149,13 @@ def test_split_is_seeded_and_disjoint():
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"max_length": 2}, "max_length"),
         ({"warmup_ratio": 1.0}, "warmup_ratio"),
-        ({"encoder_dtype": "float16"}, "encoder_dtype"),
+        ({"bf16": "yes"}, "bf16"),
         ({"text": ["aa"]}, "LANG=FILE"),
         ({"text": []}, "text"),
     ],
 )
 def test_arguments_reject_invalid_values(tiny_model_dir, corpora, tmp_path, overrides, field):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises((ValueError, TypeError), match=field):
         arguments(tiny_model_dir, corpora, tmp_path, **overrides)
 
 

@@ -4,12 +4,14 @@ Usage::
 
     python -m xlt.models.mlm_head --model resources/models/multilingual-e5-small-trimmed \\
         --text mt=resources/corpora/mt.txt fo=resources/corpora/fo.txt ... \\
-        --out resources/models/multilingual-e5-small-mlm --report results/base-model/mlm_head.json
+        --out resources/models/multilingual-e5-small-mlm \\
+        --report resources/models/multilingual-e5-small-mlm.json
 
-The output is a ``BertForMaskedLM`` whose encoder and embeddings are those of ``--model``
-unchanged. Its head (dense transform, GELU, LayerNorm and the output bias) is trained, and the
-decoder stays tied to the input embeddings. The folder also holds the tokenizer, so it loads with
-``AutoModelForMaskedLM`` and, with a new head, ``AutoModelForTokenClassification`` and
+It is meant for encoders saved without a masked-LM head, such as the converted e5 model, and runs
+on the CPU. The output is a ``BertForMaskedLM`` whose encoder and embeddings are those of
+``--model`` unchanged. Its head (dense transform, GELU, LayerNorm and the output bias) is trained,
+and the decoder stays tied to the input embeddings. The folder also holds the tokenizer, so it
+loads with ``AutoModelForMaskedLM`` and, with a new head, ``AutoModelForTokenClassification`` and
 ``AutoModelForSequenceClassification``.
 
 Because the encoder is frozen, the encoder runs once: the last hidden states at the masked
@@ -18,10 +20,13 @@ epochs on that cache. The masking (which positions, and the 80/10/10 split into 
 random token and the original token) is therefore drawn once per sentence, not once per epoch.
 Logits are computed only at masked positions.
 
+Training starts the output bias at the log frequency of each id among the training targets, then
+trains the transform and the bias with AdamW.
+
 Per language, a fixed, seeded sample of lines is held out. The report gives the top-1 accuracy of
-the head at held-out masked positions, all replaced by ``<mask>``: before training (the freshly
-initialised head, with a zero output bias), after it, and for reference the accuracy of always
-predicting the most frequent training target.
+the head at held-out masked positions, all replaced by ``<mask>``: before training (the head as
+loaded, which for a model without one is freshly initialised with a zero output bias), after it,
+and for reference the accuracy of always predicting the most frequent training target.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -52,7 +58,6 @@ from xlt.provenance import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-ENCODER_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # Pseudo-count added to every vocabulary entry when the output bias starts from log frequencies.
 PRIOR_PSEUDO_COUNT = 0.1
 
@@ -68,7 +73,7 @@ class MlmHeadArguments:
     out: str = field(metadata={"help": "Output folder for the BertForMaskedLM and tokenizer."})
     report: str = field(metadata={"help": "Output JSON file with settings, accuracies and times."})
     train_lines_per_language: int = field(
-        default=1000, metadata={"help": "Training sentences sampled per language (at most)."}
+        default=300, metadata={"help": "Training sentences sampled per language (at most)."}
     )
     eval_lines_per_language: int = field(
         default=100, metadata={"help": "Held-out sentences sampled per language (at most)."}
@@ -79,7 +84,7 @@ class MlmHeadArguments:
     mlm_probability: float = field(
         default=0.15, metadata={"help": "Probability that a non-special token is masked."}
     )
-    epochs: int = field(default=8, metadata={"help": "Passes of the head over the cached states."})
+    epochs: int = field(default=4, metadata={"help": "Passes of the head over the cached states."})
     batch_size: int = field(
         default=512, metadata={"help": "Masked positions per optimisation step."}
     )
@@ -91,10 +96,11 @@ class MlmHeadArguments:
         default=0.05, metadata={"help": "Fraction of steps with linear warm-up, then linear decay."}
     )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    encoder_dtype: str = field(
-        default="float32",
-        metadata={"help": "Precision of the one encoder pass: float32, or bfloat16 (about twice "
-                  "as fast on CPUs with AVX512-BF16; the cached states are stored as float32)."},
+    bf16: bool = field(
+        default=False,
+        metadata={"help": "Run the encoder pass and the head's matrix products under CPU "
+                  "bfloat16 autocast (faster on CPUs with AVX512-BF16). The cached states, the "
+                  "head weights and the loss stay float32."},
     )
     seed: int = field(default=42, metadata={"help": "Seed of sampling, masking and the head init."})
 
@@ -119,9 +125,8 @@ class MlmHeadArguments:
             raise ValueError(f"warmup_ratio={self.warmup_ratio}: must be in [0, 1)")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay={self.weight_decay}: must be non-negative")
-        if self.encoder_dtype not in ENCODER_DTYPES:
-            raise ValueError(f"encoder_dtype={self.encoder_dtype!r}: must be one of "
-                             f"{sorted(ENCODER_DTYPES)}")
+        if not isinstance(self.bf16, bool):
+            raise TypeError(f"bf16={self.bf16!r}: must be true or false")
 
 
 def split_lines(lines: list[str], language: str, train: int, held_out: int, seed: int):
@@ -155,11 +160,11 @@ def encode_masked(
     max_length: int,
     batch_size: int,
     description: str,
-    dtype: torch.dtype = torch.float32,
+    bf16: bool = False,
 ) -> CachedPositions:
     """Mask `sentences` (language index, text) and cache the encoder output at masked positions.
 
-    With `dtype` bfloat16 the encoder runs under CPU autocast; the cache is float32 either way.
+    With `bf16` the encoder runs under bfloat16 autocast; the cache is float32 either way.
     """
     encoder = model.base_model
     encoded = tokenizer([text for _, text in sentences], truncation=True, max_length=max_length,
@@ -175,7 +180,7 @@ def encode_masked(
             for i in rows
         ]
         batch = collator(features)
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        with _autocast(bf16):
             hidden = encoder(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
             ).last_hidden_state
@@ -203,6 +208,10 @@ def accuracy_by_language(
     return [float(c / t) if t > 0 else float("nan") for c, t in zip(correct, total)]
 
 
+def _autocast(enabled: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
 def _head_logits(model: PreTrainedModel, states: torch.Tensor) -> torch.Tensor:
     # BertForMaskedLM.cls maps hidden states to vocabulary logits (transform, tied decoder, bias).
     return model.cls(states)
@@ -210,15 +219,15 @@ def _head_logits(model: PreTrainedModel, states: torch.Tensor) -> torch.Tensor:
 
 def head_parameters(model: PreTrainedModel) -> list[torch.nn.Parameter]:
     """Freeze everything except the head transform and the output bias; return those."""
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
     predictions = model.cls.predictions
-    trainable = list(predictions.transform.parameters()) + [predictions.bias]
-    for parameter in trainable:
-        parameter.requires_grad_(True)
     if predictions.decoder.weight is not model.get_input_embeddings().weight:
         raise ValueError("the decoder is not tied to the input embeddings; "
                          "set tie_word_embeddings=True in the model config")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    trainable = list(predictions.transform.parameters()) + [predictions.bias]
+    for parameter in trainable:
+        parameter.requires_grad_(True)
     return trainable
 
 
@@ -237,7 +246,7 @@ def initialise_bias(model: PreTrainedModel, targets: torch.Tensor) -> None:
 
 def most_frequent_token_accuracy(train: CachedPositions, held_out: CachedPositions,
                                  count: int) -> list[float]:
-    """Accuracy per language of always predicting the most frequent training target."""
+    """Return the accuracy per language of always predicting the most frequent training target."""
     most_frequent = torch.bincount(train.targets).argmax()
     hits = (held_out.targets == most_frequent).float()
     correct = torch.zeros(count).index_add_(0, held_out.languages, hits)
@@ -276,8 +285,9 @@ def train_head(
         epoch_loss = 0.0
         for start in range(0, len(permutation), args.batch_size):
             index = permutation[start : start + args.batch_size]
-            logits = _head_logits(model, cache.states[index])
-            loss = torch.nn.functional.cross_entropy(logits, cache.targets[index])
+            with _autocast(args.bf16):
+                logits = _head_logits(model, cache.states[index])
+            loss = torch.nn.functional.cross_entropy(logits.float(), cache.targets[index])
             loss.backward()
             optimizer.step()
             scheduler.step()
@@ -299,6 +309,7 @@ def train_head(
 def run(args: MlmHeadArguments) -> dict:
     """Train the head, save the model folder and the report; return the report."""
     started = time.perf_counter()
+    load_at_start = _load_average()
     torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     if tokenizer.mask_token is None:
@@ -333,12 +344,16 @@ def run(args: MlmHeadArguments) -> dict:
         random_replace_prob=0.0, seed=args.seed + 1, return_tensors="pt"
     )
     encode_started = time.perf_counter()
-    dtype = ENCODER_DTYPES[args.encoder_dtype]
+    logger.info("encoding %d training and %d held-out sentences of %d languages",
+                len(train_sentences), len(eval_sentences), len(languages))
     eval_cache = encode_masked(model, tokenizer, eval_sentences, eval_collator, args.max_length,
-                               args.encode_batch_size, "encoding held-out", dtype)
+                               args.encode_batch_size, "encoding held-out", args.bf16)
     train_cache = encode_masked(model, tokenizer, train_sentences, train_collator,
-                                args.max_length, args.encode_batch_size, "encoding training", dtype)
+                                args.max_length, args.encode_batch_size, "encoding training",
+                                args.bf16)
     encode_seconds = time.perf_counter() - encode_started
+    logger.info("cached %d training and %d held-out masked positions in %.0f s",
+                len(train_cache.targets), len(eval_cache.targets), encode_seconds)
 
     before = accuracy_by_language(model, eval_cache, len(languages))
     train_started = time.perf_counter()
@@ -373,6 +388,8 @@ def run(args: MlmHeadArguments) -> dict:
         "vocab_size": model.config.vocab_size,
         "wall_time_seconds": {"encode": encode_seconds, "train_head": train_seconds},
         "torch_threads": torch.get_num_threads(),
+        # Wall times on a shared machine depend on its load; the 1-minute load averages say how much.
+        "load_average": {"start": load_at_start, "end": _load_average()},
         "provenance": provenance(),
     }
 
@@ -384,6 +401,13 @@ def run(args: MlmHeadArguments) -> dict:
     logger.info("held-out masked-token accuracy %.4f -> %.4f",
                 report["overall"]["accuracy_before"], report["overall"]["accuracy_after"])
     return report
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def _weighted(values: list[float], counts: list[int]) -> float:
