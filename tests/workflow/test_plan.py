@@ -151,3 +151,14 @@ def test_shipped_configs_build_plans(name):
     plan = make_plan(load_config(name))
 
     assert plan.evaluations()
+
+
+def test_sweep_point_at_base_k_reuses_variant(tiny_config):
+    tiny_config["sweep"]["proportions"] = [0.02, 0.1]  # 0.1 is task_modules' proportion
+    plan = make_plan(tiny_config)
+
+    reused = plan.methods[plan.sweep_variant_name(0.1)]
+    swept = plan.methods[plan.sweep_variant_name(0.02)]
+
+    assert reused.task_variant == "lt_sft"
+    assert swept.task_variant == plan.sweep_variant_name(0.02)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from xlt.workflow.split_corpus import split_lines
+from xlt.workflow.split_corpus import sample_lines, split_lines
 from xlt.workflow.tables import build_rows, read_reference, read_scores, render_csv, render_markdown
 
 PLAN = {
@@ -120,3 +120,14 @@ def test_split_lines_holds_out_every_nth_line():
 def test_split_lines_rejects_every_below_two():
     with pytest.raises(ValueError, match="every must be at least 2"):
         split_lines(["a"], every=1, max_dev=1)
+
+
+def test_sample_lines_keeps_order_and_is_seeded():
+    lines = [str(i) for i in range(100)]
+
+    first = sample_lines(lines, 10, seed=3)
+
+    assert first == sample_lines(lines, 10, seed=3)
+    assert first != sample_lines(lines, 10, seed=4)
+    assert first == sorted(first, key=int)
+    assert sample_lines(lines, None, seed=3) == lines

@@ -73,7 +73,7 @@ rule train_mlm_head:
     """Train the masked-LM head of the trimmed encoder (encoder frozen, decoder tied)."""
     input:
         model=PLAN.built_model("{base}", "trimmed"),
-        corpora=lambda wildcards: PLAN.base_model_corpora(wildcards.base),
+        corpora=mlm_head_corpora,
     output:
         model=directory(PLAN.built_model("{base}")),
         report=PLAN.results("models/{base}-mlm-head.json"),

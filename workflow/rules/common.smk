@@ -139,9 +139,14 @@ def trim_inputs(wildcards):
     }
 
 
+def mlm_head_corpora(wildcards):
+    """Training lines of each corpus of the base model's languages (the trainer holds out its own)."""
+    return [path for path in PLAN.base_model_corpora(wildcards.base) if path.endswith(".train.txt")]
+
+
 def mlm_head_texts(wildcards, input):
     """LANG=FILE arguments of the masked-LM head trainer, one per corpus."""
-    return " ".join(f"{Path(path).stem}={path}" for path in input.corpora)
+    return " ".join(f"{Path(path).name.split('.')[0]}={path}" for path in input.corpora)
 
 
 # ------------------------------------------------------------------ language modules

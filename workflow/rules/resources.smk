@@ -40,20 +40,20 @@ rule build_corpus:
 
 
 rule split_corpus:
-    """Hold out a fixed part of a corpus for masked-LM validation during training."""
+    """Hold out part of a corpus for masked-LM validation, and cap the experiment's training lines."""
     input:
         "resources/corpora/{lang}.txt",
     output:
-        train="resources/corpora/{lang}.train.txt",
-        dev="resources/corpora/{lang}.dev.txt",
+        train=PLAN.corpus_split_path("{lang}", "train"),
+        dev=PLAN.corpus_split_path("{lang}", "dev"),
     params:
         every=config["corpus_split"]["every"],
         max_dev=config["corpus_split"]["max_dev_sentences"],
+        max_train=lambda wildcards: cli_arguments({"max-train": config["corpus_split"].get("max_train_sentences")}),
     log:
-        "logs/resources/corpus/{lang}.split.log",
+        PLAN.logs("corpus/{lang}.split.log"),
     conda:
         ENV
     shell:
         "python -m xlt.workflow.split_corpus {input} --train {output.train} --dev {output.dev} "
-        "--every {params.every} --max-dev {params.max_dev} > {log} 2>&1"
-
+        "--every {params.every} --max-dev {params.max_dev} {params.max_train} > {log} 2>&1"

@@ -187,6 +187,18 @@ class ExperimentPlan:
                 variants["task", name] = Variant(name=name, kind="task", method=base.method, args=args)
         return variants
 
+    def sweep_task_variant(self, proportion: float) -> str:
+        """Return the task variant of a sweep point: the swept variant itself where K is the same."""
+        sweep = self.config["sweep"]
+        base_args = merge(
+            self.config.get("task_modules", {}).get("args", {}),
+            self.tasks[sweep["task"]].args,
+            self.variants["task", sweep["task_variant"]].args,
+        )
+        if base_args.get("ft_params_num") is None and base_args.get("ft_params_proportion") == proportion:
+            return sweep["task_variant"]
+        return self.sweep_variant_name(proportion)
+
     @staticmethod
     def _resolve_inheritance(kind: str, name: str, raw_variants: Mapping[str, Any]) -> dict[str, Any]:
         chain, current = [], name
@@ -296,7 +308,7 @@ class ExperimentPlan:
                 methods[name] = Method(
                     name=name,
                     label=f"LT-SFT, task K = {format_proportion(proportion)}",
-                    task_variant=name,
+                    task_variant=self.sweep_task_variant(proportion),
                     language_variant=sweep["language_variant"],
                     compose=True,
                     tasks=(sweep["task"],),
@@ -357,9 +369,9 @@ class ExperimentPlan:
         return sorted(languages)
 
     def base_model_corpora(self, key: str) -> list[str]:
-        """Return the corpora of the languages of base model `key` that have text."""
-        languages = self.base_model_languages(key)
-        return sorted({self.corpus(code) for code in languages if self.has_text(code)})
+        """Return the training and held-out corpus files of the languages of base model `key`."""
+        languages = [code for code in self.base_model_languages(key) if self.has_text(code)]
+        return sorted({self.corpus_split(code, split) for code in languages for split in ("train", "dev")})
 
     def base_model_task_files(self, key: str, task: str) -> list[str]:
         """Return the training, validation and test files of `task` if it uses base model `key`."""
@@ -372,7 +384,12 @@ class ExperimentPlan:
         return f"resources/corpora/{self.catalogue.corpus_language(language)}.txt"
 
     def corpus_split(self, language: str, split: str) -> str:
-        return f"resources/corpora/{self.catalogue.corpus_language(language)}.{split}.txt"
+        """Training or held-out lines of a language's corpus, per experiment (training lines may be capped)."""
+        return self.corpus_split_path(self.catalogue.corpus_language(language), split)
+
+    def corpus_split_path(self, corpus_language: str, split: str) -> str:
+        """Like `corpus_split`, for a corpus-owning language code or a wildcard pattern."""
+        return f"resources/corpora/{self.experiment}/{corpus_language}.{split}.txt"
 
     def has_text(self, language: str) -> bool:
         return bool(self.catalogue.text_sources(language))
