@@ -10,8 +10,10 @@ with mBERT's sizes (vocabulary 119,547, hidden size 768, 12 layers):
 - step: time of a sparse-phase (phase 2) training step over a plain Trainer step, on a
   small BERT.
 
-Each part runs in its own subprocess. Results are printed as JSON and, with --output,
-written to a JSON file. Run it on an otherwise idle machine:
+Each part runs in its own subprocess. Timings are the fastest of --repeats runs (the step
+part reports medians and minima), and the 1-minute load average before and after each part
+is recorded, because other processes slow the measurements down. Results are printed as
+JSON and, with --output, written to a JSON file. Run it on an otherwise idle machine:
 
     python benchmarks/bench_sft.py --output benchmarks/results/sft.json
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -79,20 +82,24 @@ def build_perturbed_mbert():
     return model, names, parameters, initial
 
 
-def run_selection() -> dict:
+def run_selection(repeats: int) -> dict:
     from sft.selection import largest_change_masks
 
     _model, _names, parameters, initial = build_perturbed_mbert()
     resident_before = read_status_kib("VmRSS")
     peak_before = read_status_kib("VmHWM")
-    start = time.perf_counter()
-    masks = largest_change_masks(parameters, initial, NUM_TUNABLE, show_progress=False)
-    seconds = time.perf_counter() - start
-    selected = sum(int(mask.count_nonzero()) for mask in masks)
-    if selected != NUM_TUNABLE:
-        raise RuntimeError(f"selected {selected} entries, expected {NUM_TUNABLE}")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        masks = largest_change_masks(parameters, initial, NUM_TUNABLE, show_progress=False)
+        times.append(time.perf_counter() - start)
+        selected = sum(int(mask.count_nonzero()) for mask in masks)
+        if selected != NUM_TUNABLE:
+            raise RuntimeError(f"selected {selected} entries, expected {NUM_TUNABLE}")
+        del masks
     return {
-        "selection_seconds": seconds,
+        "selection_seconds": min(times),
+        "selection_seconds_median": statistics.median(times),
         "peak_rss_gb": read_status_kib("VmHWM") * 1024 / 1e9,
         "peak_rss_before_selection_gb": peak_before * 1024 / 1e9,
         "rss_before_selection_gb": resident_before * 1024 / 1e9,
@@ -102,6 +109,7 @@ def run_selection() -> dict:
 
 
 def time_best_of(function, repeats: int) -> float:
+    """Return the shortest of `repeats` timed calls, the one least disturbed by other load."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -156,7 +164,7 @@ def run_io(repeats: int) -> dict:
 
     apply_times: list[float] = []
     revert_times: list[float] = []
-    for _ in range(max(repeats, 3)):
+    for _ in range(repeats):
         apply_and_revert()
     results["apply_seconds"] = min(apply_times)
     results["revert_seconds"] = min(revert_times)
@@ -254,13 +262,16 @@ def run_step(num_steps: int, rounds: int) -> dict:
         "plain_step_seconds": plain_median,
         "sparse_step_seconds": sparse_median,
         "sparse_over_plain": sparse_median / plain_median,
+        "plain_step_seconds_min": min(plain),
+        "sparse_step_seconds_min": min(sparse),
+        "sparse_over_plain_min": min(sparse) / min(plain),
         "steps_per_kind": len(plain),
     }
 
 
 def run_worker(part: str, arguments) -> dict:
     if part == "selection":
-        return run_selection()
+        return run_selection(arguments.repeats)
     if part == "io":
         return run_io(arguments.repeats)
     return run_step(arguments.steps, arguments.rounds)
@@ -272,7 +283,10 @@ def main() -> None:
         "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="parts to run"
     )
     parser.add_argument(
-        "--repeats", type=int, default=3, help="repetitions of save, load and apply (best is kept)"
+        "--repeats",
+        type=int,
+        default=5,
+        help="repetitions of the selection, save, load and apply; the fastest is reported",
     )
     parser.add_argument(
         "--steps", type=int, default=20, help="timed training steps per trainer in the step part"
@@ -288,8 +302,9 @@ def main() -> None:
         print(json.dumps(run_worker(arguments.worker, arguments)))
         return
 
-    results = {"torch_threads": torch.get_num_threads()}
+    results = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
     for part in arguments.parts:
+        load_before = os.getloadavg()[0]
         command = [
             sys.executable,
             __file__,
@@ -309,6 +324,8 @@ def main() -> None:
                 f"benchmark part {part!r} failed with exit code {completed.returncode}"
             )
         results[part] = json.loads(completed.stdout.strip().splitlines()[-1])
+        results[part]["load_average_before"] = load_before
+        results[part]["load_average_after"] = os.getloadavg()[0]
         print(json.dumps({part: results[part]}, indent=2), flush=True)
     if arguments.output:
         arguments.output.parent.mkdir(parents=True, exist_ok=True)
