@@ -9,6 +9,9 @@ Usage: `xlt-train [CONFIG.yaml] [--name value ...]`, e.g.
 
 The output folder receives the trained SFT (default format, its config recording kind, task,
 language and every argument) and `train_metrics.json`. Trainer checkpoints are removed at the end.
+
+With `--method madx` the artifact is a MAD-X adapter instead (see `xlt.madx`): a language adapter
+for task mlm, or a task adapter with its head, stacked on `--language_adapter` while training.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 from sft import SftArguments
 
+from ..madx.arguments import AdapterArguments
+from ..madx.artifact import MADX_CONFIG_NAME, describe_adapter_folder
 from ..provenance import (
     describe_file,
     describe_model_folder,
@@ -55,8 +60,9 @@ class MethodArguments:
         default="lottery_ticket",
         metadata={
             "help": "Training method: 'lottery_ticket' (LT-SFT), 'random' (a random mask of K entries, "
-            "trained sparsely) or 'dense' (every maskable entry free: plain fine-tuning, saved as an "
-            "SFT of the whole difference)."
+            "trained sparsely), 'dense' (every maskable entry free: plain fine-tuning, saved as an "
+            "SFT of the whole difference) or 'madx' (a MAD-X adapter from the adapters library, "
+            "sized by adapter_reduction_factor; the SFT options do not apply to it)."
         },
     )
 
@@ -67,8 +73,12 @@ class MethodArguments:
 
 def build_parser() -> HfArgumentParser:
     parser = HfArgumentParser(
-        (ModelArguments, DataArguments, MethodArguments, TaskArguments, SftArguments, TrainingArguments),
-        description="Train a language SFT (task mlm) or a task SFT and save it with its metrics.",
+        (
+            ModelArguments, DataArguments, MethodArguments, TaskArguments, SftArguments, AdapterArguments,
+            TrainingArguments,
+        ),
+        description="Train a language SFT or adapter (task mlm), or a task SFT or adapter, and save it "
+        "with its metrics.",
     )
     # Nothing is reported to W&B unless a config or the command line sets report_to.
     parser.set_defaults(report_to="none")
@@ -81,10 +91,13 @@ def check_arguments(
     training_args: TrainingArguments,
     data_args: DataArguments,
     explicit: set[str],
+    model_args: ModelArguments,
+    adapter_args: AdapterArguments,
 ) -> None:
     """Reject contradictory arguments before any data or model is loaded."""
     if "output_dir" not in explicit:
         raise ValueError("output_dir is required: the folder that receives the SFT and its metrics")
+    check_adapter_arguments(method_args, data_args, model_args, adapter_args)
     if method_args.method in ("lottery_ticket", "random"):
         if "sparse_ft_method" in explicit and sft_args.sparse_ft_method != method_args.method:
             raise ValueError(
@@ -96,6 +109,37 @@ def check_arguments(
         raise ValueError(
             f"eval_strategy={training_args.eval_strategy.value!r} needs validation_files "
             "(training-language data only)"
+        )
+
+
+def check_adapter_arguments(
+    method_args: MethodArguments,
+    data_args: DataArguments,
+    model_args: ModelArguments,
+    adapter_args: AdapterArguments,
+) -> None:
+    """Reject adapter options that the chosen method or task cannot use."""
+    if method_args.method == "madx" and model_args.apply_sfts:
+        raise ValueError(
+            "apply_sfts cannot be combined with method 'madx': adapters train on the base model; "
+            "give the source-language adapter as language_adapter instead"
+        )
+    if adapter_args.language_adapter is None:
+        return
+    if method_args.method != "madx":
+        raise ValueError(
+            f"language_adapter is an option of method 'madx', got method={method_args.method!r}; "
+            "SFT methods take the source-language SFT through apply_sfts"
+        )
+    if data_args.task == "mlm":
+        raise ValueError(
+            "language_adapter stacks a task adapter on a language adapter, but task mlm trains a "
+            "language adapter on the bare model; leave language_adapter out"
+        )
+    if not (Path(adapter_args.language_adapter) / MADX_CONFIG_NAME).is_file():
+        raise FileNotFoundError(
+            f"language_adapter {adapter_args.language_adapter} has no {MADX_CONFIG_NAME}; give a "
+            "folder written by xlt-train --method madx --task mlm"
         )
 
 
@@ -121,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     # Parse.
     parser = build_parser()
     parsed, explicit = parse_arguments(parser, argv)
-    model_args, data_args, method_args, task_args, sft_args, training_args = parsed
-    check_arguments(method_args, sft_args, training_args, data_args, explicit)
+    model_args, data_args, method_args, task_args, sft_args, adapter_args, training_args = parsed
+    check_arguments(method_args, sft_args, training_args, data_args, explicit, model_args, adapter_args)
 
     # Log: INFO on the main process unless log_level sets another level, as in transformers' examples.
     if training_args.should_log:
@@ -181,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         preprocess_logits_for_metrics=task.preprocess_logits_for_metrics,
         sft_kind=task.sft_kind,
         config_record=arguments_record,
+        adapter_args=adapter_args if method_args.method == "madx" else None,
     )
     result = get_method(method_args.method).train(job)
 
@@ -212,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
                 "num_validation_records": len(eval_records),
                 "base_model": describe_model_folder(model_args.model_name_or_path),
                 "applied_sfts": [describe_sft_folder(path) for path in model_args.apply_sfts],
+                "language_adapter": (
+                    describe_adapter_folder(adapter_args.language_adapter)
+                    if adapter_args.language_adapter else None
+                ),
                 "data": {
                     "train_files": [describe_file(path) for path in data_args.train_files],
                     "validation_files": [describe_file(path) for path in data_args.validation_files],
@@ -219,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 "arguments": {
                     **arguments_record,
                     "sft": asdict(sft_args),
+                    "adapter": asdict(adapter_args),
                     "training": json.loads(training_args.to_json_string()),
                 },
                 "seed": training_args.seed,

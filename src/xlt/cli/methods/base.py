@@ -19,6 +19,8 @@ from transformers import PreTrainedModel, Trainer, TrainingArguments
 
 from sft import SftArguments
 
+from ...madx.arguments import AdapterArguments
+
 logger = logging.getLogger(__name__)
 
 
@@ -46,6 +48,8 @@ class TrainingJob:
     sft_kind: str
     # Extra entries for the SFT config's training_arguments (task, language, data, method).
     config_record: dict[str, Any] = field(default_factory=dict)
+    # Options of the adapter method (`madx`); None for the SFT methods.
+    adapter_args: AdapterArguments | None = None
 
 
 @dataclass
