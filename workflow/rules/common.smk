@@ -175,8 +175,7 @@ def language_module_arguments(wildcards, input, variant):
             **wandb_arguments(language_module_run_name(wildcards, variant)),
         }
     )
-    if method in SFT_METHODS:
-        args["method"] = method
+    args["method"] = method
     return cli_arguments(args)
 
 
@@ -214,10 +213,11 @@ def task_module_arguments(wildcards, input, variant):
         }
     )
     if "source_language_module" in input.keys():
-        key = "apply_sfts" if method in SFT_METHODS else "language_adapter"
-        args[key] = [input.source_language_module] if key == "apply_sfts" else input.source_language_module
-    if method in SFT_METHODS:
-        args["method"] = method
+        if method in SFT_METHODS:
+            args["apply_sfts"] = [input.source_language_module]
+        else:
+            args["language_adapter"] = input.source_language_module
+    args["method"] = method
     return cli_arguments(args)
 
 
@@ -262,8 +262,8 @@ def evaluation_arguments(wildcards, input):
 
 
 def evaluation_command(wildcards):
-    adapter = PLAN.variant("task", PLAN.methods[wildcards.method].task_variant).is_adapter
-    return "python -m xlt.baselines.madx evaluate" if adapter else "xlt-evaluate"
+    """xlt-evaluate takes SFTs and MAD-X adapters alike (see evaluation_arguments)."""
+    return "xlt-evaluate"
 
 
 # ------------------------------------------------------------------ tables and targets

@@ -62,3 +62,20 @@ rule sparsity_sweep_figure:
     shell:
         "python -m xlt.workflow.figures sweep --plan {input.plan} "
         "--metrics {input.metrics} --output {output} > {log} 2>&1"
+
+
+rule mask_overlap:
+    """Compare the masks of the LT-SFT language SFTs and task SFTs: Jaccard index per layer and type."""
+    input:
+        language_sfts=lambda wildcards: PLAN.mask_overlap_modules()[0],
+        task_sfts=lambda wildcards: PLAN.mask_overlap_modules()[1],
+    output:
+        csv=PLAN.results("tables/mask_overlap.csv"),
+        figure=PLAN.results("figures/mask_overlap.png"),
+    log:
+        PLAN.logs("tables/mask_overlap.log"),
+    conda:
+        ENV
+    shell:
+        "python -m xlt.analysis.overlap --language_sfts {input.language_sfts} "
+        "--task_sfts {input.task_sfts} --csv {output.csv} --figure {output.figure} > {log} 2>&1"

@@ -458,6 +458,38 @@ class ExperimentPlan:
                 jobs.add((base, method.language_variant, self.catalogue.corpus_language(self.source_language), seed))
         return sorted(jobs)
 
+    def mask_overlap_modules(self) -> tuple[list[str], list[str]]:
+        """Return the language SFTs and the task SFTs whose masks the overlap analysis compares.
+
+        The analysis reads the first method, in config order, that composes an LT-SFT language
+        variant with an LT-SFT task variant (sweep rows aside): its source-language and
+        target-language SFTs and its task SFT per task, all of its first seed. Masks only compare
+        within one base model, so tasks on another base model than the method's first task are
+        left out. Raises PlanError when no method qualifies.
+        """
+        for method in self.methods.values():
+            if method.sweep_proportion is not None or not method.compose:
+                continue
+            if self.variant("task", method.task_variant).method != "lottery_ticket":
+                continue
+            if self.variant("language", method.language_variant).method != "lottery_ticket":
+                continue
+            seed = method.seeds[0]
+            base = self.tasks[method.tasks[0]].base_model
+            tasks = [task for task in method.tasks if self.tasks[task].base_model == base]
+            languages = {self.source_language}
+            for task in tasks:
+                languages.update(t for t in method.targets(list(self.tasks[task].targets)) if self.has_text(t))
+            language_sfts = sorted(
+                {self.language_module(base, method.language_variant, language, seed) for language in languages}
+            )
+            task_sfts = [self.task_module(task, method.task_variant, method.language_variant, seed) for task in tasks]
+            return language_sfts, task_sfts
+        raise PlanError(
+            "analysis.mask_overlap needs a method that composes a language variant and a task variant "
+            "of method lottery_ticket; add one to methods or set analysis.mask_overlap to false"
+        )
+
     # ---------------------------------------------------------------- training arguments
 
     def variant(self, kind: str, name: str) -> Variant:

@@ -1,0 +1,1 @@
+"""Analyses of trained modules beyond the result tables: the overlap of SFT masks."""
