@@ -134,7 +134,8 @@ def test_split_is_seeded_and_disjoint():
     lines = [f"line {i}" for i in range(50)]
     train, held_out = mlm_head.split_lines(lines, "aa", 30, 10, seed=1)
     assert (train, held_out) == mlm_head.split_lines(lines, "aa", 30, 10, seed=1)
-    assert len(train) == 30 and len(held_out) == 10
+    assert len(train) == 30
+    assert len(held_out) == 10
     assert not set(train) & set(held_out)
     assert mlm_head.split_lines(lines, "bb", 30, 10, seed=1)[1] != held_out
     small_train, small_held_out = mlm_head.split_lines(lines[:6], "aa", 30, 10, seed=1)

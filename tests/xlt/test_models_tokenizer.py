@@ -144,7 +144,7 @@ def test_tokenizer_matches_engine_on_random_text(tokenizer):
 
 
 def test_tokenizer_trailing_and_empty_text(tokenizer):
-    # The engine keeps a trailing space as a lone "▁" and emits "▁" for an empty text; the fast
+    # The engine keeps a trailing space as a lone "▁" and emits "▁" for an empty text. The fast
     # tokenizer, like SentencePiece, drops trailing whitespace and emits nothing for no text.
     space = PIECES.index(METASPACE)
     assert engine_tokenize("ab ", scores(), strip_right=False)[-1] == space

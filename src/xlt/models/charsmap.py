@@ -1,7 +1,7 @@
 """Build a SentencePiece ``precompiled_charsmap`` from a code-point normalisation map.
 
 A charsmap is the ``precompiled_charsmap`` field of a SentencePiece model, the input of
-``tokenizers.normalizers.Precompiled``. It holds a u32 byte length of a darts-clone double-array
+``tokenizers.normalizers.Precompiled``. It contains a u32 byte length of a darts-clone double-array
 trie, the trie's 32-bit units, then the replacement strings, each ending in a NUL byte. A trie key is the UTF-8 form of a source string and its value
 is the byte offset of the replacement.
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 _HAS_LEAF = 1 << 8
 _VALUE_FLAG = 1 << 31
-# Offsets below 2**21 fit without the shifted encoding; the tries built here stay far below it.
+# Offsets below 2**21 fit without the shifted encoding, and the tries built here stay far below.
 _MAX_PLAIN_OFFSET = 1 << 21
 
 
@@ -79,7 +79,7 @@ def _build_double_array(root: _Node) -> list[int]:
 
     def grow(size: int) -> None:
         # Keep the array a whole number of 256-unit blocks, so that `base ^ label` is inside it
-        # for any byte label: the Rust reader indexes the array directly and panics past its end.
+        # for any byte label. The Rust reader indexes the array directly and panics past its end.
         size = (size | 0xFF) + 1
         if size > len(units):
             units.extend([0] * (size - len(units)))
@@ -112,7 +112,10 @@ def _build_double_array(root: _Node) -> list[int]:
         used_bases.add(base)
         offset = position ^ base
         if offset >= _MAX_PLAIN_OFFSET:
-            raise ValueError("normalisation map too large for the double-array builder")
+            raise ValueError(
+                f"normalisation map too large: trie offset {offset} needs the shifted encoding, "
+                "which this builder does not write"
+            )
         units[position] |= offset << 10
         for label in labels:
             used[base ^ label] = 1

@@ -35,7 +35,8 @@ from xlt.provenance import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-# The e5 model card asks for this prefix on both sides of a symmetric similarity task.
+# The wheel's engine puts "query: " or "passage: " before every text (see its e5.h). Both
+# sentences of a pair get the same prefix here.
 DEFAULT_PREFIX = "query: "
 
 
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="languages that must have no unknown token (default: 8)")
     parser.add_argument("--report", required=True, help="output JSON report")
     args = parser.parse_args(argv)
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -167,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         logger.error("%s", error)
         return 1
+
     failures = failed_checks(report, args.min_clean_languages)
     report["failures"] = failures
     write_json_atomic(args.report, report)

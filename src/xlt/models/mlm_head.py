@@ -10,7 +10,7 @@ Usage::
 It is meant for encoders saved without a masked-LM head, such as the converted e5 model, and runs
 on the CPU. The output is a ``BertForMaskedLM`` whose encoder and embeddings are those of
 ``--model`` unchanged. Its head (dense transform, GELU, LayerNorm and the output bias) is trained,
-and the decoder stays tied to the input embeddings. The folder also holds the tokenizer, so it
+and the decoder stays tied to the input embeddings. The folder also contains the tokenizer, so it
 loads with ``AutoModelForMaskedLM`` and, with a new head, ``AutoModelForTokenClassification`` and
 ``AutoModelForSequenceClassification``.
 
@@ -328,7 +328,8 @@ def run(args: MlmHeadArguments) -> dict:
         path = args.corpora[language]
         lines = list(read_text_lines(path))
         if len(lines) < 2:
-            raise ValueError(f"{path}: {len(lines)} non-empty lines; at least 2 are needed")
+            raise ValueError(f"{path}: {len(lines)} non-empty lines, but at least 2 are needed "
+                             "(one for training, one held out)")
         training, evaluation = split_lines(lines, language, args.train_lines_per_language,
                                            args.eval_lines_per_language, args.seed)
         train_sentences += [(index, line) for line in training]
@@ -388,7 +389,7 @@ def run(args: MlmHeadArguments) -> dict:
         "vocab_size": model.config.vocab_size,
         "wall_time_seconds": {"encode": encode_seconds, "train_head": train_seconds},
         "torch_threads": torch.get_num_threads(),
-        # Wall times on a shared machine depend on its load; the 1-minute load averages say how much.
+        # Wall times on a shared machine depend on its load, which the 1-minute averages record.
         "load_average": {"start": load_at_start, "end": _load_average()},
         "provenance": provenance(),
     }

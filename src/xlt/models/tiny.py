@@ -57,7 +57,7 @@ def learn_wordpiece_vocabulary(
     This is the procedure of the `tokenizers` WordPiece trainer: words start as characters
     (``##`` before every non-initial one) and the most frequent adjacent pair is merged until the
     vocabulary is full. That trainer (0.22) breaks ties between equally frequent pairs in a
-    different order on every run, so the same text gave different vocabularies; here ties go to
+    different order on every run, so the same text gave different vocabularies. Here ties go to
     the lexicographically smaller pair. Returns the special tokens, then the entries sorted.
     """
     character_counts: Counter[str] = Counter()

@@ -7,10 +7,10 @@ Usage::
         --out resources/models/multilingual-e5-small-trimmed
 
 The kept vocabulary is the special and added tokens plus every piece that the tokenizer produces on
-the inputs. ``--text`` files hold one sentence per line and are tokenised as running text.
-``--words`` files hold one sentence per line with its words separated by TAB and are tokenised
-with ``is_split_into_words=True``, as token-classification tasks do; that gives different pieces
-(each word gets its own ``▁``).
+the inputs. ``--text`` files contain one sentence per line and are tokenised as running text.
+``--words`` files contain one sentence per line with its words separated by TAB. They are
+tokenised with ``is_split_into_words=True``, as token-classification tasks do, which gives
+different pieces because each word gets its own ``▁``.
 
 New ids follow the old order, so the special tokens of XLM-R (``<s>``, ``<pad>``, ``</s>``,
 ``<unk>``) keep ids 0-3. Embedding rows, and the rows and bias of an output layer when the model

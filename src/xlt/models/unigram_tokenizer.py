@@ -30,19 +30,19 @@ def build_xlmr_tokenizer(
 ) -> XLMRobertaTokenizerFast:
     """Build an `XLMRobertaTokenizerFast` over a Unigram vocabulary.
 
-    The pipeline is the one that transformers 4.57 (``XLMRobertaConverter``) builds for XLM-R:
-    the SentencePiece charsmap, trailing whitespace removed, runs of spaces turned into one
-    ``▁``, a Metaspace pre-tokenizer that prepends ``▁`` to the text (and to each word of
-    pre-split input), Unigram Viterbi segmentation, and the templates ``<s> A </s>`` and
-    ``<s> A </s></s> B </s>`` with token type 0 throughout. `pieces` must contain ``<s>``,
+    The pipeline is the one that transformers 4.57 (``XLMRobertaConverter``) builds for XLM-R.
+    The normaliser applies the SentencePiece charsmap, removes trailing whitespace and turns runs
+    of spaces into one ``▁``. A Metaspace pre-tokenizer prepends ``▁`` to the text (and to each
+    word of pre-split input), Unigram Viterbi search segments it, and the templates are
+    ``<s> A </s>`` and ``<s> A </s></s> B </s>``, with token type 0 throughout. `pieces` must contain ``<s>``,
     ``<pad>``, ``</s>``, ``<unk>`` and ``<mask>``.
     """
     if len(pieces) != len(scores):
-        raise ValueError(f"got {len(pieces)} pieces but {len(scores)} scores")
+        raise ValueError(f"{len(pieces)} pieces but {len(scores)} scores; give one score per piece")
     ids = {piece: index for index, piece in enumerate(pieces)}
     missing = [token for token in (BOS, PAD, EOS, UNK, MASK) if token not in ids]
     if missing:
-        raise ValueError(f"the vocabulary lacks the special tokens {missing}")
+        raise ValueError(f"special tokens {missing} missing from the vocabulary")
 
     backend = Tokenizer(
         models.Unigram([(piece, float(score)) for piece, score in zip(pieces, scores)],
