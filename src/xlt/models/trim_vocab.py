@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", nargs="*", default=[],
                         help="files with one sentence per line, words separated by TAB")
     parser.add_argument("--out", required=True, help="output model folder (replaced when done)")
-    parser.add_argument("--batch-size", type=int, default=1000,
+    parser.add_argument("--batch-size", "--batch_size", type=int, default=1000,
                         help="lines tokenised per call (default: 1000)")
     args = parser.parse_args(argv)
     logging.basicConfig(
