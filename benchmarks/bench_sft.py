@@ -171,23 +171,29 @@ def run_io(repeats: int) -> dict:
     return results
 
 
-def step_times(trainer, phase: str | None) -> list[float]:
-    """Train and return the durations of the optimizer steps taken in `phase`."""
+def step_times(trainer, phase: str | None) -> tuple[list[float], list[float]]:
+    """Train; return the wall and CPU durations of the optimizer steps taken in `phase`.
+
+    CPU time (of all threads of the process) grows less than wall time when other
+    processes compete for the cores.
+    """
     from transformers import TrainerCallback
 
-    durations: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
+            self.start = (time.perf_counter(), time.process_time())
 
         def on_step_end(self, args, state, control, **kwargs):
             if phase is None or getattr(trainer, "_sft_phase", None) == phase:
-                durations.append(time.perf_counter() - self.start)
+                wall.append(time.perf_counter() - self.start[0])
+                cpu.append(time.process_time() - self.start[1])
 
     trainer.add_callback(StepTimer())
     trainer.train()
-    return durations
+    return wall, cpu
 
 
 def run_step(num_steps: int, rounds: int) -> dict:
@@ -233,6 +239,8 @@ def run_step(num_steps: int, rounds: int) -> dict:
     warmup = 3
     plain: list[float] = []
     sparse: list[float] = []
+    plain_cpu: list[float] = []
+    sparse_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as output_dir:
         for _ in range(rounds):
             torch.manual_seed(0)
@@ -241,7 +249,9 @@ def run_step(num_steps: int, rounds: int) -> dict:
                 args=arguments(output_dir, warmup + num_steps),
                 train_dataset=RandomTokens(),
             )
-            plain.extend(step_times(trainer, None)[warmup:])
+            wall, cpu = step_times(trainer, None)
+            plain.extend(wall[warmup:])
+            plain_cpu.extend(cpu[warmup:])
 
             torch.manual_seed(0)
             sft_args = SftArguments(
@@ -255,7 +265,9 @@ def run_step(num_steps: int, rounds: int) -> dict:
                 train_dataset=RandomTokens(),
                 sft_args=sft_args,
             )
-            sparse.extend(step_times(trainer, "sparse")[warmup:])
+            wall, cpu = step_times(trainer, "sparse")
+            sparse.extend(wall[warmup:])
+            sparse_cpu.extend(cpu[warmup:])
 
     plain_median, sparse_median = statistics.median(plain), statistics.median(sparse)
     return {
@@ -265,6 +277,9 @@ def run_step(num_steps: int, rounds: int) -> dict:
         "plain_step_seconds_min": min(plain),
         "sparse_step_seconds_min": min(sparse),
         "sparse_over_plain_min": min(sparse) / min(plain),
+        "plain_step_cpu_seconds": statistics.median(plain_cpu),
+        "sparse_step_cpu_seconds": statistics.median(sparse_cpu),
+        "sparse_over_plain_cpu": statistics.median(sparse_cpu) / statistics.median(plain_cpu),
         "steps_per_kind": len(plain),
     }
 

@@ -5,6 +5,7 @@ from sft_testing import RandomTokenDataset, random_sft, training_arguments
 from transformers import BertForMaskedLM, Trainer, TrainerCallback
 
 from sft import SFT, LotteryTicketSparseFineTuner, SftArguments, make_sparse_fine_tuner
+from sft.selection import random_masks
 
 
 def make_trainer(
@@ -285,33 +286,31 @@ def test_logged_l1_value_matches_definition(tmp_path, tiny_mlm_model):
     assert logged[1] == pytest.approx(0.3 * distance / num_entries, rel=1e-6)
 
 
-def test_random_mask_method(tmp_path):
-    def train(seed):
-        torch.manual_seed(0)
-        model = BertForMaskedLM(tiny_bert_config())
-        recorder = PhaseRecorder()
-        sft_args = SftArguments(
-            sparse_ft_method="random",
-            ft_params_num=250,
-            n_ft_iterations=2,
-            sparse_ft_max_steps_per_iteration=2,
-            random_mask_seed=seed,
-        )
-        trainer = make_trainer(model, tmp_path, sft_args, callbacks=[recorder], weight_decay=0.1)
-        trainer.train()
-        return trainer.sft(), recorder
+def test_random_mask_method(tmp_path, tiny_mlm_model):
+    recorder = PhaseRecorder()
+    sft_args = SftArguments(
+        sparse_ft_method="random",
+        ft_params_num=250,
+        n_ft_iterations=2,
+        sparse_ft_max_steps_per_iteration=2,
+        random_mask_seed=7,
+    )
+    initial = trainable_snapshot(tiny_mlm_model)
+    trainer = make_trainer(
+        tiny_mlm_model, tmp_path, sft_args, callbacks=[recorder], weight_decay=0.1
+    )
+    trainer.train()
 
-    first, recorder = train(seed=1)
-    again, _ = train(seed=1)
-    other, _ = train(seed=2)
+    # No full fine-tuning phase: one sparse phase per iteration.
     assert len(recorder.phases) == 2
-    assert first.num_diff_entries == 250
-    assert all(
-        torch.equal(first.diffs[name].indices, again.diffs[name].indices) for name in first.diffs
-    )
-    assert not all(
-        torch.equal(first.diffs[name].indices, other.diffs[name].indices) for name in first.diffs
-    )
+    assert count_changed(tiny_mlm_model, initial, trainer.maskable_params) == 250
+
+    # Iteration i draws its share with seed random_mask_seed + i among the unselected entries.
+    shapes = [initial[name].shape for name in trainer.maskable_params]
+    first = random_masks(shapes, 125, seed=7, show_progress=False)
+    second = random_masks(shapes, 125, seed=8, exclude=first, show_progress=False)
+    for selected, mask_1, mask_2 in zip(trainer._sft_selected, first, second):
+        assert torch.equal(selected, mask_1 | mask_2)
 
 
 def test_theta0_includes_applied_sft(tmp_path, tiny_mlm_model):
