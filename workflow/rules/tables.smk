@@ -18,7 +18,8 @@ rule task_table:
     input:
         plan=PLAN.results("plan.json"),
         metrics=task_metrics,
-        reference="results/reference/paper.csv",
+        # From the repository, so that the workflow also runs in another working directory.
+        reference=str(REPOSITORY / "results/reference/paper.csv"),
     output:
         markdown=PLAN.results("tables/{task}.md"),
         csv=PLAN.results("tables/{task}.csv"),

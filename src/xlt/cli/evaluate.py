@@ -56,7 +56,7 @@ from .common import load_tokenizer, read_records, select_device
 
 logger = logging.getLogger(__name__)
 
-# Sequence length used when neither the arguments nor the task SFT's config give one.
+# Sequence length used when neither the arguments nor the task SFT's or adapter's config give one.
 DEFAULT_MAX_SEQ_LENGTH = 256
 
 
@@ -72,7 +72,7 @@ class EvaluateArguments:
         default=None,
         metadata={
             "help": f"Task: one of {', '.join(TASK_NAMES)}. Defaults to the task recorded in the "
-            "task SFT's config; when both are given they must agree."
+            "config of the task SFT or task adapter; when both are given they must agree."
         },
     )
     task_sft: str | None = field(
@@ -107,7 +107,7 @@ class EvaluateArguments:
         default=None,
         metadata={
             "help": "Maximum length in tokens; words beyond it count as errors. Defaults to the "
-            f"task SFT's training length, or {DEFAULT_MAX_SEQ_LENGTH} without a task SFT."
+            f"training length of the task SFT or task adapter, or {DEFAULT_MAX_SEQ_LENGTH} without one."
         },
     )
     max_eval_samples: int | None = field(
@@ -194,12 +194,13 @@ def adapter_task_record(config: MadxConfig, path: str) -> dict[str, Any]:
 
 
 def check_head_is_trained(new_parameter_names: list[str], provided: set[str], task: str) -> None:
-    """Raise if a newly initialised head parameter gets no value from the applied SFTs."""
+    """Raise if a newly initialised head parameter gets no value from the applied SFTs or adapters."""
     missing = sorted(set(new_parameter_names) - provided)
     if missing:
         raise ValueError(
-            f"the {task} model has newly initialised parameters that no applied SFT provides: "
-            f"{', '.join(missing)}; pass the task SFT that was trained with this head"
+            f"the {task} model has newly initialised parameters that no applied SFT or adapter "
+            f"provides: {', '.join(missing)}; pass the task SFT or task adapter that was trained "
+            "with this head"
         )
 
 
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Parse.
     parser = HfArgumentParser(
-        (EvaluateArguments,), description="Evaluate a base model with SFTs applied on a test file."
+        (EvaluateArguments,), description="Evaluate a base model with SFTs or adapters on a test file."
     )
     (args,), _ = parse_arguments(parser, argv)
 

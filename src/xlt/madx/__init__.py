@@ -1,8 +1,8 @@
 """MAD-X baseline: language and task adapters from the `adapters` library (AdapterHub).
 
-MAD-X (Pfeiffer et al., EMNLP 2020) trains one language adapter per language by masked-LM,
-with invertible adapters on the embeddings, and a task adapter on labelled source-language data
-stacked on the frozen source-language adapter. At test time the target-language adapter takes
+MAD-X trains one language adapter per language by masked-LM, with invertible adapters on the
+embeddings, and a task adapter on labelled source-language data stacked on the frozen
+source-language adapter. At test time the target-language adapter takes
 the source one's place in `Stack(language, task)`. `xlt-train --method madx` trains both kinds
 and `xlt-evaluate --task_adapter ... --language_adapter ...` composes them. This package contains
 the pieces both entry points share: adapter configurations, the artifact format and budgets.
