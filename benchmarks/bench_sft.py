@@ -309,17 +309,28 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=2, help="alternating plain/sparse rounds in the step part"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads in the workers (default: torch's default, one per core)",
+    )
     parser.add_argument("--output", type=Path, help="JSON file to write the results to")
     parser.add_argument("--worker", choices=PARTS, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
 
     if arguments.worker:
+        if arguments.threads:
+            torch.set_num_threads(arguments.threads)
         print(json.dumps(run_worker(arguments.worker, arguments)))
         return
 
-    results = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+    results = {
+        "torch_threads": arguments.threads or torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
     for part in arguments.parts:
         load_before = os.getloadavg()[0]
+        threads = ["--threads", str(arguments.threads)] if arguments.threads else []
         command = [
             sys.executable,
             __file__,
@@ -331,6 +342,7 @@ def main() -> None:
             str(arguments.steps),
             "--rounds",
             str(arguments.rounds),
+            *threads,
         ]
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
         if completed.returncode != 0:
