@@ -55,10 +55,11 @@ def read_status_kib(field: str) -> int:
 
 
 def build_perturbed_mbert():
-    """Return an mBERT-sized BertForMaskedLM, its maskable names and a copy of their weights.
+    """Build an mBERT-sized BertForMaskedLM and move its maskable weights by Gaussian noise.
 
-    The maskable weights are then moved by Gaussian noise (standard deviation 1e-3), as
-    after a full fine-tuning phase. The noise is drawn in chunks to keep memory low.
+    The noise (standard deviation 1e-3, drawn in chunks to keep memory low) stands in for a
+    full fine-tuning phase. Returns the model, the maskable names, their parameters and a
+    copy of their weights from before the noise.
     """
     from transformers import BertConfig, BertForMaskedLM
 
@@ -172,7 +173,7 @@ def run_io(repeats: int) -> dict:
 
 
 def step_times(trainer, phase: str | None) -> tuple[list[float], list[float]]:
-    """Train; return the wall and CPU durations of the optimizer steps taken in `phase`.
+    """Train and return the wall and CPU durations of the optimizer steps taken in `phase`.
 
     CPU time (of all threads of the process) grows less than wall time when other
     processes compete for the cores.

@@ -44,8 +44,8 @@ def _gaps(indices: torch.Tensor) -> torch.Tensor:
 
 
 def _num_escapes(gaps: torch.Tensor, escape: int) -> int:
-    # Only gaps of at least `escape` need escape codes; they are usually few, and integer
-    # division is slow, so divide only those.
+    # Only gaps of at least `escape` need escape codes. They are usually few, and integer
+    # division is slow, so only those are divided.
     large = gaps[gaps >= escape]
     return int(torch.div(large, escape, rounding_mode="floor").sum()) if large.numel() else 0
 
@@ -114,7 +114,7 @@ def decode_indices(encoding: str, codes: torch.Tensor, nnz: int, numel: int) -> 
     """Decode `codes` back to strictly increasing int64 flat indices.
 
     Raises SftFormatError when the codes do not describe `nnz` strictly increasing indices
-    in [0, `numel`); the caller adds the file and parameter name to the message.
+    in [0, `numel`). The caller adds the file and parameter name to the message.
     """
     if encoding in _PLAIN_DTYPES:
         if codes.dtype != _PLAIN_DTYPES[encoding]:

@@ -57,11 +57,7 @@ def _progress(iterable, description: str, show_progress: bool):
 
 
 class _Scratch:
-    """Reusable chunk-sized buffers.
-
-    Allocating fresh chunk-sized temporaries for every chunk made the selection several
-    times slower on the 2-core test machine, so each pass writes into these instead.
-    """
+    """Chunk-sized buffers that the passes reuse instead of allocating temporaries per chunk."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device

@@ -194,9 +194,11 @@ class SparseFineTuningMixin:
             raise RuntimeError(
                 "this trainer has already trained; create a new trainer for another run"
             )
+
         iterations = self.sft_args.n_ft_iterations
         budgets = [self.sft_num_tunable_entries // iterations] * iterations
         budgets[-1] += self.sft_num_tunable_entries % iterations
+
         original_max_steps = self.args.max_steps
         train_kwargs = dict(trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs)
         history: list[dict[str, Any]] = []
@@ -218,6 +220,7 @@ class SparseFineTuningMixin:
         finally:
             self.args.max_steps = original_max_steps
             self._sft_phase = None
+
         self.state.log_history = history
         return result
 
@@ -381,8 +384,8 @@ class SparseFineTuningMixin:
     def sft(self, kind: str | None = None) -> SFT:
         """Return the learned SFT.
 
-        Diffs hold every maskable entry that differs from θ0, and abs values hold the other
-        trainable parameters. `kind` ("language", "task" or None) is recorded in the config,
+        Diffs contain every maskable entry that differs from θ0, and abs values contain the
+        other trainable parameters. `kind` ("language", "task" or None) is recorded in the config,
         with the base model, its fingerprint, K and the training arguments.
         """
         with torch.no_grad():
