@@ -102,7 +102,9 @@ class SparseDiff:
         """Create the difference `tuned − base` at the entries where the two tensors differ.
 
         Entries compare by value, so an entry that changed and came back to exactly its base
-        value is not stored. Both tensors must have the same shape.
+        value is not stored. Both tensors must have the same shape. Differences of float16
+        or bfloat16 tensors are stored as float32, where they are exact, so applying them
+        to the base reproduces `tuned`.
         """
         if tuned.shape != base.shape:
             raise ValueError(
@@ -112,7 +114,8 @@ class SparseDiff:
         tuned_flat = tuned.detach().reshape(-1)
         base_flat = base.detach().to(tuned.device).reshape(-1)
         indices = torch.nonzero(tuned_flat != base_flat, as_tuple=True)[0]
-        values = tuned_flat[indices] - base_flat[indices].to(tuned_flat.dtype)
+        dtype = torch.promote_types(tuned_flat.dtype, torch.float32)
+        values = tuned_flat[indices].to(dtype) - base_flat[indices].to(dtype)
         return cls._unchecked(tuned.shape, indices, values)
 
     @property

@@ -48,3 +48,13 @@ def test_empty_diff_is_valid():
     assert diff.nnz == 0
     assert diff.numel == 20
     assert torch.equal(diff.to_dense(), torch.zeros(4, 5))
+
+
+def test_between_low_precision_is_exact():
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(1000, generator=generator).to(torch.bfloat16)
+    tuned = (base.float() + torch.randn(1000, generator=generator) * 1e-2).to(torch.bfloat16)
+    diff = SparseDiff.between(tuned, base)
+    assert diff.dtype == torch.float32
+    reconstructed = (base.float() + diff.to_dense()).to(torch.bfloat16)
+    assert torch.equal(reconstructed, tuned)
