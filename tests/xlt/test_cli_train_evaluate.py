@@ -293,3 +293,15 @@ def test_evaluate_help_lists_sft_options(capsys):
         evaluate_cli.main(["--help"])
     assert exit_info.value.code == 0
     assert "--language_sft" in capsys.readouterr().out
+
+
+def test_evaluate_bf16_autocast_is_recorded(tiny_model_dir, tmp_path):
+    task = train(tiny_model_dir, tmp_path / "pos", "pos")
+    plain = evaluate(tiny_model_dir, tmp_path / "fp32.json", "--task_sft", str(task), task="pos")
+
+    autocast = evaluate(tiny_model_dir, tmp_path / "bf16.json", "--task_sft", str(task), "--bf16", "true", task="pos")
+
+    assert autocast["arguments"]["bf16"] is True
+    assert plain["arguments"]["bf16"] is False
+    assert 0.0 <= autocast["metrics"]["accuracy"] <= 1.0
+    assert autocast["metrics"]["num_words"] == plain["metrics"]["num_words"]

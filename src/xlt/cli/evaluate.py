@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
+import torch
 from transformers import HfArgumentParser, PreTrainedModel, set_seed
 
 from sft import SFT
@@ -121,6 +122,13 @@ class EvaluateArguments:
     predictions_file: str | None = field(
         default=None,
         metadata={"help": "Optional JSON-lines file receiving one prediction row per test record."},
+    )
+    bf16: bool = field(
+        default=False,
+        metadata={
+            "help": "Run the forward passes under bfloat16 autocast (weights stay float32). Faster "
+            "on CPUs with bfloat16 instructions and on recent GPUs; scores may differ slightly."
+        },
     )
     ner_type_map: str | None = field(
         default=None,
@@ -317,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     check_head_is_trained(loaded.new_parameter_names, provided, task_name)
 
     # Evaluate.
-    metrics, rows = task.evaluate(model, records, args.batch_size)
+    device_type = next(model.parameters()).device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=args.bf16):
+        metrics, rows = task.evaluate(model, records, args.batch_size)
     logger.info("%s on %s: %s", task_name, args.language, metrics)
 
     # Write.
