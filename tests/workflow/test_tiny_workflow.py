@@ -1,7 +1,8 @@
 """The tiny experiment end to end: every rule, method, table, figure and the mask-overlap analysis.
 
-Runs `snakemake --cores 2` on configs/tiny.yaml in a temporary working directory with the offline
-data mirror, which takes several minutes on two CPU cores. Marked `workflow` and `slow`, and
+The `tiny_run` fixture (conftest.py) runs `snakemake --cores 2` on configs/tiny.yaml once per test
+session in a temporary working directory with the offline data mirror, which takes several minutes
+on two CPU cores. The report and notebook tests reuse that run. Marked `workflow` and `slow`, and
 skipped when the mirror is absent.
 """
 
@@ -9,64 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from workflow_helpers import REPO_ROOT, load_config, make_plan
+from workflow_helpers import load_config, make_plan
 
 from xlt.workflow.tables import TASK_METRICS
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.data]
 
-SNAKEFILE = REPO_ROOT / "workflow" / "Snakefile"
-TINY_CONFIG = REPO_ROOT / "configs" / "tiny.yaml"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
-
-
-def failed_job_logs(workdir: Path) -> str:
-    """Return the end of every job log that mentions an error, to explain a failed run."""
-    reports = []
-    for log in sorted((workdir / "logs").rglob("*.log")):
-        text = log.read_text(errors="replace")
-        if "Error" in text or "Traceback" in text:
-            reports.append(f"--- {log.relative_to(workdir)}\n{tail(log, 15)}")
-    return "\n".join(reports[:5])
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, data_mirror):
-    """Run the tiny workflow once in a fresh working directory and return that directory."""
-    workdir = tmp_path_factory.mktemp("tiny-workflow")
-    config = load_config("tiny")
-    # --config replaces the whole `data` mapping, so the registry and catalogue are repeated.
-    data = {
-        "mirror": str(data_mirror),
-        "registry": config["data"]["registry"],
-        "catalogue": config["data"]["catalogue"],
-    }
-    command = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(SNAKEFILE),
-        "--directory", str(workdir),
-        "--configfile", str(TINY_CONFIG),
-        "--config", f"data={json.dumps(data)}",
-        "--cores", "2",
-    ]
-    log = workdir / "snakemake.log"
-    environment = {**os.environ, "WANDB_MODE": "disabled"}
-    with log.open("w") as handle:
-        completed = subprocess.run(
-            command, cwd=workdir, stdout=handle, stderr=subprocess.STDOUT, env=environment, check=False
-        )
-    assert completed.returncode == 0, f"snakemake failed:\n{tail(log)}\n{failed_job_logs(workdir)}"
-    return workdir
 
 
 @pytest.fixture(scope="module")
