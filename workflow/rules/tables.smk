@@ -1,10 +1,21 @@
 # Stage 7: the experiment plan, result tables mirroring the paper's, and figures.
+#
+# The outputs wrapped in report() make up the HTML report, built after a run with
+#   snakemake --report results/<experiment>/report.html
+# Caption paths are relative to this file.
+
+report: "../report/workflow.rst"
 
 
 rule experiment_plan:
     """Record which methods, targets and seeds the tables cover (read by tables and notebooks)."""
     output:
-        PLAN.results("plan.json"),
+        report(
+            PLAN.results("plan.json"),
+            caption="../report/plan.rst",
+            category="Data files",
+            labels={"file": "plan.json"},
+        ),
     params:
         plan=PLAN.to_dict(),
     log:
@@ -22,7 +33,19 @@ rule task_table:
         reference=str(REPOSITORY / "results/reference/paper.csv"),
     output:
         markdown=PLAN.results("tables/{task}.md"),
-        csv=PLAN.results("tables/{task}.csv"),
+        csv=report(
+            PLAN.results("tables/{task}.csv"),
+            caption="../report/task_table_csv.rst",
+            category="Data files",
+            labels={"file": "{task}.csv"},
+        ),
+        # The report shows HTML inline but offers Markdown only as a download.
+        html=report(
+            PLAN.results("tables/{task}.html"),
+            caption="../report/task_table.rst",
+            category="Result tables",
+            labels={"task": "{task}"},
+        ),
     log:
         PLAN.logs("tables/{task}.log"),
     conda:
@@ -30,7 +53,8 @@ rule task_table:
     shell:
         "python -m xlt.workflow.tables --plan {input.plan} --task {wildcards.task} "
         "--metrics {input.metrics} --reference {input.reference} "
-        "--markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
+        "--markdown {output.markdown} --csv {output.csv} > {log} 2>&1 && "
+        "python -m xlt.workflow.markdown_page {output.markdown} {output.html} >> {log} 2>&1"
 
 
 rule per_language_figure:
@@ -39,7 +63,12 @@ rule per_language_figure:
         plan=PLAN.results("plan.json"),
         metrics=all_metrics(),
     output:
-        PLAN.results("figures/per_language.png"),
+        report(
+            PLAN.results("figures/per_language.png"),
+            caption="../report/per_language.rst",
+            category="Figures",
+            labels={"figure": "scores per target language"},
+        ),
     log:
         PLAN.logs("figures/per_language.log"),
     conda:
@@ -55,7 +84,12 @@ rule sparsity_sweep_figure:
         plan=PLAN.results("plan.json"),
         metrics=sweep_metrics(),
     output:
-        PLAN.results("figures/sparsity_sweep.png"),
+        report(
+            PLAN.results("figures/sparsity_sweep.png"),
+            caption="../report/sparsity_sweep.rst",
+            category="Figures",
+            labels={"figure": "sparsity sweep"},
+        ),
     log:
         PLAN.logs("figures/sparsity_sweep.log"),
     conda:
@@ -71,8 +105,18 @@ rule mask_overlap:
         language_sfts=lambda wildcards: PLAN.mask_overlap_modules()[0],
         task_sfts=lambda wildcards: PLAN.mask_overlap_modules()[1],
     output:
-        csv=PLAN.results("tables/mask_overlap.csv"),
-        figure=PLAN.results("figures/mask_overlap.png"),
+        csv=report(
+            PLAN.results("tables/mask_overlap.csv"),
+            caption="../report/mask_overlap_csv.rst",
+            category="Data files",
+            labels={"file": "mask_overlap.csv"},
+        ),
+        figure=report(
+            PLAN.results("figures/mask_overlap.png"),
+            caption="../report/mask_overlap.rst",
+            category="Figures",
+            labels={"figure": "mask overlap"},
+        ),
     log:
         PLAN.logs("tables/mask_overlap.log"),
     conda:
