@@ -13,9 +13,11 @@ registry's form `github/<org>/<repo>/<path>`. An entry has these keys, all optio
   `wol` in MasakhaNER). Such an entry has no `text` of its own.
 - `text_note`: why text is missing, or what to know about it.
 
-Validate a catalogue and list what it covers with::
+Paths are registered in `configs/data/registry.tsv` (the data mirror's files) or in the extra
+registry `configs/data/registry-extra.tsv` (files outside the mirror, such as the Arabic and Chinese
+UD test sets). Validate a catalogue and list what it covers with::
 
-    python -m xlt.data.catalogue --registry configs/data/registry.tsv --root ../shared/data
+    python -m xlt.data.catalogue --root ../shared/data
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ import yaml
 from xlt.data.errors import DataFormatError
 from xlt.data.ner import check_type_map
 from xlt.data.nli import NLI_FORMATS
-from xlt.data.registry import DEFAULT_REGISTRY, Registry, read_registry
+from xlt.data.registry import (
+    DEFAULT_EXTRA_REGISTRY,
+    DEFAULT_REGISTRY,
+    Registry,
+    read_registries,
+)
 from xlt.data.text import TEXT_READER_OPTIONS, TEXT_READERS
 
 logger = logging.getLogger(__name__)
@@ -170,7 +177,11 @@ class Catalogue:
         return sorted(paths)
 
     def check_registry(self, registry: Registry) -> None:
-        """Raise DataFormatError listing every catalogue path that the registry lacks."""
+        """Raise DataFormatError listing every catalogue path that the registry lacks.
+
+        Pass the union of the main and the extra registry (`read_registries`) when the catalogue
+        refers to files outside the data mirror.
+        """
         missing = [path for path in self.paths() if path not in registry]
         if missing:
             raise DataFormatError(
@@ -381,32 +392,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--registry",
         type=Path,
         default=DEFAULT_REGISTRY,
-        help=f"registry TSV that must list every catalogue path (default: {DEFAULT_REGISTRY})",
+        help=f"registry TSV of the data mirror's files (default: {DEFAULT_REGISTRY})",
+    )
+    parser.add_argument(
+        "--extra-registry",
+        type=Path,
+        default=DEFAULT_EXTRA_REGISTRY,
+        help="extra registry TSV of the catalogue paths outside the data mirror "
+        f"(default: {DEFAULT_EXTRA_REGISTRY})",
     )
     parser.add_argument(
         "--root",
         type=Path,
         default=None,
         help="also check that every catalogue path exists under this folder "
-        "(the resources folder or a data mirror)",
+        "(the resources folder or a data mirror); absent files of the extra registry are only "
+        "reported, because a data mirror has none of them",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     try:
         catalogue = load_catalogue(args.catalogue)
-        catalogue.check_registry(read_registry(args.registry))
+        registry = read_registries(args.registry, args.extra_registry)
+        catalogue.check_registry(registry)
     except (OSError, DataFormatError) as error:
         logger.error("%s", error)
         return 1
     if args.root is not None:
         absent = [path for path in catalogue.paths() if not (args.root / path).is_file()]
-        if absent:
+        outside = [path for path in absent if not registry.get(path).in_mirror]
+        missing = [path for path in absent if registry.get(path).in_mirror]
+        if outside:
+            logger.warning(
+                "%d catalogue paths of the extra registry are absent under %s (files outside the "
+                "data mirror; download them with python -m xlt.data.fetch --extra-registry %s): %s",
+                len(outside),
+                args.root,
+                args.extra_registry,
+                ", ".join(outside[:10]),
+            )
+        if missing:
             logger.error(
                 "%d catalogue paths are missing under %s: %s",
-                len(absent),
+                len(missing),
                 args.root,
-                ", ".join(absent[:10]),
+                ", ".join(missing[:10]),
             )
             return 1
 

@@ -6,6 +6,11 @@ as `github/<org>/<repo>/<path>`) it is copied or symlinked from there and the ne
 used. In both modes the git blob id (sha1 of `b"blob <size>\\0"` followed by the bytes) must equal
 the registry's. A mismatch deletes the file and raises `BlobMismatchError` naming both ids.
 
+Files of an extra registry (`--extra-registry`) are outside the data mirror, so they can only be
+downloaded, and a request for one with a mirror raises `NotInMirrorError`. Where such a row gives
+no git blob id, the first download is not verified. Its id and size are logged and written to
+`<file>.blob.json` beside the file, and every later fetch verifies against that record.
+
 Command line, one or more targets per call (the form a workflow rule uses)::
 
     python -m xlt.data.fetch --root resources --mirror ../shared/data \
@@ -15,8 +20,10 @@ Command line, one or more targets per call (the form a workflow rule uses)::
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import http.client
+import json
 import logging
 import os
 import shutil
@@ -27,14 +34,15 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from xlt.data.atomic import atomic_open
+from xlt.data.atomic import atomic_open, atomic_write_text
 from xlt.data.registry import (
     DEFAULT_REGISTRY,
+    EXTRA_REGISTRY_NAME,
     LOCAL_PREFIX,
     RAW_GITHUB_URL,
     Registry,
     RegistryEntry,
-    read_registry,
+    read_registries,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,23 +50,46 @@ logger = logging.getLogger(__name__)
 DEFAULT_ROOT = Path("resources")
 _CHUNK_SIZE = 1 << 20
 
+# Suffix of the record beside a downloaded file whose registry row has no git blob id.
+RECORD_SUFFIX = ".blob.json"
+
 # Callable with the signature of `urllib.request.urlopen(url, timeout=...)`.
 UrlOpener = Callable[..., object]
 
 
 class BlobMismatchError(RuntimeError):
-    """A fetched file whose git blob id differs from the registry's; the file has been deleted."""
+    """A fetched file whose git blob id differs from the expected one; the file has been deleted.
 
-    def __init__(self, entry: RegistryEntry, actual: str, source: str):
+    The expected id is the registry's, or for an unpinned row of an extra registry the one
+    recorded at the first download (`record` names that record file).
+    """
+
+    def __init__(
+        self,
+        entry: RegistryEntry,
+        actual: str,
+        source: str,
+        expected: str | None = None,
+        record: Path | None = None,
+    ):
         self.entry = entry
-        self.expected = entry.git_blob
+        self.expected = expected or entry.git_blob
         self.actual = actual
+        if record is None:
+            origin = f"registry, commit {entry.commit}"
+            remedy = "update the registry if the new content is intended"
+        else:
+            origin = f"recorded at the first download in {record}"
+            remedy = f"delete {record} to accept the new content"
         super().__init__(
             f"git blob id mismatch for {entry.local_path} (from {source}): expected "
-            f"{entry.git_blob} (registry, commit {entry.commit}), got {actual}; the file was "
-            "deleted. The source changed or is corrupt: check it, or update the registry if the "
-            "new content is intended."
+            f"{self.expected} ({origin}), got {actual}; the file was deleted. The source changed "
+            f"or is corrupt: check it, or {remedy}."
         )
+
+
+class NotInMirrorError(FileNotFoundError):
+    """A file of the extra registry requested from the data mirror, which has none of them."""
 
 
 def git_blob_id(path: str | Path) -> str:
@@ -76,7 +107,53 @@ def git_blob_id_of_bytes(data: bytes) -> str:
     return hashlib.sha1(f"blob {len(data)}\0".encode("ascii") + data).hexdigest()
 
 
-def _blob_checker(entry: RegistryEntry, source: str, target: Path) -> Callable[[Path], None]:
+def record_path(target: str | Path) -> Path:
+    """Return the path of the record beside `target` that an unpinned download writes."""
+    target = Path(target)
+    return target.with_name(target.name + RECORD_SUFFIX)
+
+
+def read_record(target: str | Path) -> dict[str, object] | None:
+    """Return the record beside `target` (git blob id, size, address), or None when it has none.
+
+    Raises ValueError naming the record when it is not a valid record.
+    """
+    path = record_path(target)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path}: invalid record ({error}); delete it to download the file again"
+        ) from None
+    blob = record.get("git_blob") if isinstance(record, dict) else None
+    size = record.get("bytes") if isinstance(record, dict) else None
+    if not (isinstance(blob, str) and len(blob) == 40 and isinstance(size, int)):
+        raise ValueError(
+            f"{path}: invalid record, expected an object with git_blob (40 hex digits) and bytes; "
+            "delete it to download the file again"
+        )
+    return record
+
+
+def _expected_blob(entry: RegistryEntry, target: Path) -> tuple[str | None, Path | None]:
+    """Return the git blob id a fetch of `entry` must match, and the record it comes from.
+
+    The registry's id wins. Without one, the id recorded at the first download is used; without
+    a record, the id is unknown (None, None).
+    """
+    if entry.git_blob is not None:
+        return entry.git_blob, None
+    record = read_record(target)
+    if record is None:
+        return None, None
+    return str(record["git_blob"]), record_path(target)
+
+
+def _blob_checker(
+    entry: RegistryEntry, source: str, target: Path, expected: str, record: Path | None = None
+) -> Callable[[Path], None]:
     """Return a check for a fetched temporary file that raises `BlobMismatchError` on a mismatch.
 
     On a mismatch the temporary file is deleted by `atomic_open`, and an older file at `target`
@@ -86,21 +163,21 @@ def _blob_checker(entry: RegistryEntry, source: str, target: Path) -> Callable[[
 
     def check(temporary: Path) -> None:
         actual = git_blob_id(temporary)
-        if actual != entry.git_blob:
+        if actual != expected:
             if target.is_symlink() or target.exists():
                 target.unlink()
-            raise BlobMismatchError(entry, actual, source)
+            raise BlobMismatchError(entry, actual, source, expected=expected, record=record)
 
     return check
 
 
-def _already_present(entry: RegistryEntry, target: Path, link: bool) -> bool:
-    """Return whether `target` exists in the requested form with the registered content."""
-    if not target.exists():
+def _already_present(expected: str | None, target: Path, link: bool) -> bool:
+    """Return whether `target` exists in the requested form with the expected content."""
+    if expected is None or not target.exists():
         return False
     if target.is_symlink() != link:
         return False
-    return git_blob_id(target) == entry.git_blob
+    return git_blob_id(target) == expected
 
 
 def _copy_from_mirror(entry: RegistryEntry, mirror: Path, target: Path, link: bool) -> None:
@@ -111,7 +188,7 @@ def _copy_from_mirror(entry: RegistryEntry, mirror: Path, target: Path, link: bo
             f"(looked for {source}); check the mirror path, or fetch without --mirror on a "
             "machine with network access"
         )
-    check = _blob_checker(entry, str(source), target)
+    check = _blob_checker(entry, str(source), target, entry.git_blob)
     if link:
         # The mirror file is checked before the link is made, because a link has no content of
         # its own and the mirror is read-only.
@@ -134,9 +211,12 @@ def _download(
     opener: UrlOpener,
     timeout: float,
     retries: int,
+    expected: str | None,
+    record: Path | None,
 ) -> None:
+    """Download `entry` to `target`, verified against `expected` unless it is None."""
     url = entry.url(base_url)
-    check = _blob_checker(entry, url, target)
+    check = None if expected is None else _blob_checker(entry, url, target, expected, record)
     for attempt in range(1, retries + 2):
         try:
             with (
@@ -194,22 +274,59 @@ def fetch_entry(
 
     With `mirror`, copy the file from the mirror (or symlink it when `link` is true) without using
     the network. Otherwise download it from `base_url` with `opener`, retrying network errors and
-    HTTP 5xx `retries` times. A file already present with the registered blob id is kept as it is.
-    Raises `BlobMismatchError` (after deleting the file) when the content differs from the registry,
-    FileNotFoundError when the mirror lacks the file and OSError when the download fails.
+    HTTP 5xx `retries` times. A file already present with the expected blob id is kept as it is.
+    The expected id is the registry's. For an extra-registry row without one, it is the id that
+    this function recorded beside the file at its first download (`read_record`).
+    Raises `BlobMismatchError` (after deleting the file) when the content differs,
+    `NotInMirrorError` when a mirror is given for a file of the extra registry, FileNotFoundError
+    when the mirror lacks the file and OSError when the download fails.
     """
     target = Path(root) / entry.local_path
-    if _already_present(entry, target, link=link and mirror is not None):
+    expected, record = _expected_blob(entry, target)
+    if _already_present(expected, target, link=link and mirror is not None and entry.in_mirror):
         logger.debug("%s is already present and verified", target)
         return target
 
     if mirror is not None:
+        if not entry.in_mirror:
+            raise NotInMirrorError(
+                f"{entry.local_path} is in the extra registry of files outside the data mirror, "
+                f"so it is not in the data mirror {mirror}; fetch it without --mirror on a machine "
+                f"with network access, then copy {target} (and {record_path(target).name}, if "
+                "written) to this machine"
+            )
         _copy_from_mirror(entry, Path(mirror), target, link)
         logger.info("%s %s from %s", "linked" if link else "copied", entry.local_path, mirror)
+        return target
+
+    _download(entry, target, base_url, opener, timeout, retries, expected, record)
+    if expected is None:
+        _write_record(entry, target, entry.url(base_url))
     else:
-        _download(entry, target, base_url, opener, timeout, retries)
         logger.info("downloaded %s", entry.local_path)
     return target
+
+
+def _write_record(entry: RegistryEntry, target: Path, url: str) -> None:
+    """Record the git blob id and size of a first, unverified download beside the file."""
+    blob, size = git_blob_id(target), target.stat().st_size
+    record = {
+        "git_blob": blob,
+        "bytes": size,
+        "url": url,
+        "commit": entry.commit,
+        "downloaded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(record_path(target), json.dumps(record, indent=2, sort_keys=True) + "\n")
+    logger.warning(
+        "downloaded %s (%d bytes, git blob %s) without verification, because its registry row has "
+        "no git blob id; recorded in %s, which later fetches verify against. Put the id and size "
+        "into the registry row to pin the file.",
+        entry.local_path,
+        size,
+        blob,
+        record_path(target),
+    )
 
 
 def fetch_entries(
@@ -248,12 +365,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="TARGET",
         help="file to fetch, as ROOT/github/<org>/<repo>/<path> or github/<org>/<repo>/<path>",
     )
-    parser.add_argument("--all", action="store_true", help="fetch every file of the registry")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="fetch every file of the registry (with --mirror: every file of the mirror)",
+    )
     parser.add_argument(
         "--registry",
         type=Path,
         default=DEFAULT_REGISTRY,
         help=f"registry TSV (default: {DEFAULT_REGISTRY})",
+    )
+    parser.add_argument(
+        "--extra-registry",
+        type=Path,
+        default=None,
+        help="extra registry TSV of files outside the data mirror, looked up after --registry; its "
+        f"files can only be downloaded (default: {EXTRA_REGISTRY_NAME} beside --registry, when "
+        "that file exists)",
     )
     parser.add_argument(
         "--root",
@@ -292,9 +421,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("name at least one TARGET, or pass --all")
 
     try:
-        registry: Registry = read_registry(args.registry)
+        extra_registry = args.extra_registry
+        if extra_registry is None and args.registry.with_name(EXTRA_REGISTRY_NAME).is_file():
+            extra_registry = args.registry.with_name(EXTRA_REGISTRY_NAME)
+        registry: Registry = read_registries(args.registry, extra_registry)
         if args.all:
             entries = list(registry)
+            if args.mirror is not None:
+                # The extra registry's files are never in a data mirror.
+                entries = [entry for entry in entries if entry.in_mirror]
+                skipped = len(registry) - len(entries)
+                if skipped:
+                    logger.info("skipped %d files of the extra registry (not in the mirror)", skipped)
         else:
             entries = registry.select(
                 local_path_of_target(target, args.root) for target in args.targets
@@ -313,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             retries=args.retries,
         )
-    except (BlobMismatchError, OSError) as error:
+    except (BlobMismatchError, OSError, ValueError) as error:
         logger.error("%s", error)
         return 1
     return 0

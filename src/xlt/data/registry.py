@@ -4,7 +4,12 @@ The registry is a TSV file with the header `org repo commit path bytes git_blob`
 file of a public GitHub repository at one commit, its size in bytes and its git blob id (what
 `git hash-object FILE` prints), so that a download or a copy from a data mirror can be verified.
 Every file lives locally at `github/<org>/<repo>/<path>` under the resources folder, the same
-layout as the offline data mirror.
+layout as the offline data mirror. Lines starting with `#` are comments.
+
+An extra registry (`configs/data/registry-extra.tsv`) lists files outside the data mirror in the
+same columns. Its `commit` may be a release tag such as `r2.7`, and its `bytes` and `git_blob` may
+be `-` (unknown), because they cannot be computed without the file. The fetch command records both
+at the first download and verifies later fetches against that record (see `xlt.data.fetch`).
 
 Generate the registry from a mirror's manifest with::
 
@@ -30,8 +35,19 @@ logger = logging.getLogger(__name__)
 
 REGISTRY_COLUMNS: tuple[str, ...] = ("org", "repo", "commit", "path", "bytes", "git_blob")
 
-# Registry of this checkout, relative to the repository root.
+# Registries of this checkout, relative to the repository root: the data mirror's files, and
+# the files outside the mirror.
 DEFAULT_REGISTRY = Path("configs/data/registry.tsv")
+DEFAULT_EXTRA_REGISTRY = Path("configs/data/registry-extra.tsv")
+
+# File name of the extra registry that commands look for beside the main registry.
+EXTRA_REGISTRY_NAME = DEFAULT_EXTRA_REGISTRY.name
+
+# Value of the bytes and git_blob columns of an extra registry when they are unknown.
+UNKNOWN = "-"
+
+# First character of a comment line.
+COMMENT_PREFIX = "#"
 
 # Top folder of every registered file under the resources folder or a data mirror.
 LOCAL_PREFIX = "github"
@@ -40,18 +56,26 @@ RAW_GITHUB_URL = "https://raw.githubusercontent.com"
 
 _SHA1_HEX = re.compile(r"[0-9a-f]{40}")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
+# A tag or branch name without slashes, e.g. r2.7.
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """One external file: repository, commit, path inside the repository, size and git blob id."""
+    """One external file: repository, revision, path inside the repository, size and git blob id.
+
+    `commit` is the git revision of the download address: a commit id, or a release tag in an
+    extra registry. `bytes` and `git_blob` are None where an extra registry leaves them unknown.
+    `in_mirror` is False for the entries of an extra registry, whose files the data mirror lacks.
+    """
 
     org: str
     repo: str
     commit: str
     path: str
-    bytes: int
-    git_blob: str
+    bytes: int | None
+    git_blob: str | None
+    in_mirror: bool = True
 
     @property
     def local_path(self) -> str:
@@ -99,7 +123,7 @@ class Registry:
         return [self.get(path) for path in local_paths]
 
 
-def _parse_row(fields: Sequence[str], source: Path, line: int) -> RegistryEntry:
+def _parse_row(fields: Sequence[str], source: Path, line: int, extra: bool) -> RegistryEntry:
     if len(fields) != len(REGISTRY_COLUMNS):
         raise DataFormatError(
             source,
@@ -116,11 +140,12 @@ def _parse_row(fields: Sequence[str], source: Path, line: int) -> RegistryEntry:
                 line,
                 f"invalid {column} {value!r}: expected letters, digits, '_', '.' or '-'",
             )
-    for column, value in (("commit", commit), ("git_blob", blob)):
-        if not _SHA1_HEX.fullmatch(value):
-            raise DataFormatError(
-                source, line, f"invalid {column} {value!r}: expected 40 lowercase hex digits"
-            )
+    if not (_SHA1_HEX.fullmatch(commit) or (extra and _REF.fullmatch(commit))):
+        expected = "40 lowercase hex digits" + (" or a tag name such as r2.7" if extra else "")
+        raise DataFormatError(source, line, f"invalid commit {commit!r}: expected {expected}")
+    if not (_SHA1_HEX.fullmatch(blob) or (extra and blob == UNKNOWN)):
+        expected = "40 lowercase hex digits" + (f" or {UNKNOWN!r}" if extra else "")
+        raise DataFormatError(source, line, f"invalid git_blob {blob!r}: expected {expected}")
 
     parts = PurePosixPath(path).parts
     if (
@@ -136,35 +161,42 @@ def _parse_row(fields: Sequence[str], source: Path, line: int) -> RegistryEntry:
             "without '.' or '..'",
         )
 
-    if not size.isdigit():
-        raise DataFormatError(
-            source, line, f"invalid bytes {size!r}: expected a non-negative integer"
-        )
+    if not (size.isdigit() or (extra and size == UNKNOWN)):
+        expected = "a non-negative integer" + (f" or {UNKNOWN!r}" if extra else "")
+        raise DataFormatError(source, line, f"invalid bytes {size!r}: expected {expected}")
 
     return RegistryEntry(
-        org=org, repo=repo, commit=commit, path=path, bytes=int(size), git_blob=blob
+        org=org,
+        repo=repo,
+        commit=commit,
+        path=path,
+        bytes=None if size == UNKNOWN else int(size),
+        git_blob=None if blob == UNKNOWN else blob,
+        in_mirror=not extra,
     )
 
 
-def read_registry(path: str | Path) -> Registry:
-    """Read and validate a registry TSV; errors name the file and line."""
+def read_registry(path: str | Path, *, extra: bool = False) -> Registry:
+    """Read and validate a registry TSV; errors name the file and line.
+
+    With `extra`, the file is an extra registry of files outside the data mirror: its `commit`
+    column may hold a tag, its `bytes` and `git_blob` columns may be unknown (`-`), and its
+    entries have `in_mirror` False.
+    """
     path = Path(path)
     entries: list[RegistryEntry] = []
     seen: dict[str, int] = {}
+    header_found = False
     with open(path, encoding="utf-8", newline="") as handle:
-        header = handle.readline().rstrip("\r\n")
-        if tuple(header.split("\t")) != REGISTRY_COLUMNS:
-            raise DataFormatError(
-                path,
-                1,
-                f"invalid header {header!r}: expected the tab-separated columns "
-                f"{' '.join(REGISTRY_COLUMNS)}",
-            )
-        for line_number, line in enumerate(handle, start=2):
+        for line_number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
-            if not line:
+            if line.startswith(COMMENT_PREFIX) or (header_found and not line):
                 continue
-            entry = _parse_row(line.split("\t"), path, line_number)
+            if not header_found:
+                _check_header(line, path, line_number)
+                header_found = True
+                continue
+            entry = _parse_row(line.split("\t"), path, line_number, extra)
             if entry.local_path in seen:
                 raise DataFormatError(
                     path,
@@ -173,7 +205,40 @@ def read_registry(path: str | Path) -> Registry:
                 )
             seen[entry.local_path] = line_number
             entries.append(entry)
+    if not header_found:
+        _check_header("", path, 1)
     return Registry(entries, source=path)
+
+
+def _check_header(header: str, path: Path, line: int) -> None:
+    if tuple(header.split("\t")) != REGISTRY_COLUMNS:
+        raise DataFormatError(
+            path,
+            line,
+            f"invalid header {header!r}: expected the tab-separated columns "
+            f"{' '.join(REGISTRY_COLUMNS)}",
+        )
+
+
+def read_registries(registry: str | Path, extra_registry: str | Path | None = None) -> Registry:
+    """Read the main registry and, when given, the extra registry of files outside the mirror.
+
+    Raises DataFormatError when a path is in both files, because each file must have one pinned
+    source.
+    """
+    main = read_registry(registry)
+    if extra_registry is None:
+        return main
+    extra = read_registry(extra_registry, extra=True)
+    both = sorted(entry.local_path for entry in extra if entry.local_path in main)
+    if both:
+        raise DataFormatError(
+            Path(extra_registry),
+            None,
+            f"{len(both)} paths are also in the registry {registry}, but a file belongs to one "
+            f"registry only: {', '.join(both[:5])}" + (", ..." if len(both) > 5 else ""),
+        )
+    return Registry([*main, *extra], source=f"{registry} + {extra_registry}")
 
 
 def write_registry(entries: Iterable[RegistryEntry], path: str | Path) -> int:
@@ -187,8 +252,8 @@ def write_registry(entries: Iterable[RegistryEntry], path: str | Path) -> int:
                 entry.repo,
                 entry.commit,
                 entry.path,
-                str(entry.bytes),
-                entry.git_blob,
+                UNKNOWN if entry.bytes is None else str(entry.bytes),
+                entry.git_blob or UNKNOWN,
             )
             handle.write("\t".join(values) + "\n")
     return len(rows)
@@ -222,11 +287,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="REGISTRY",
         help="only validate this registry TSV and print its row count",
     )
+    parser.add_argument(
+        "--extra",
+        action="store_true",
+        help="with --check: validate REGISTRY as an extra registry (tags and '-' values allowed)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    if args.extra and args.check is None:
+        parser.error("--extra needs --check REGISTRY")
     if args.check is not None:
-        registry = read_registry(args.check)
+        registry = read_registry(args.check, extra=args.extra)
         logger.info("%s: %d valid entries", args.check, len(registry))
         return 0
     if args.from_manifest is None:
