@@ -7,6 +7,10 @@ an evaluation test set of the language (see `xlt.data.leakage`). An optional cap
 N sentences, or N sentences drawn with a fixed seed, in their corpus order. Both files are
 written atomically.
 
+Extra text files, such as a Wikipedia export of `xlt.data.hub`, join the catalogue's sources with
+`--extra-source READER:PATH`, and replace them when `--no-catalogue-sources` is given as well. They
+go through the same cleaning and leak filter.
+
 Command line, one language per call::
 
     python -m xlt.data.corpus --language fo --root resources --output resources/corpora/fo.txt
@@ -33,14 +37,20 @@ from tqdm.auto import tqdm
 
 from xlt.data.atomic import atomic_open, atomic_write_text
 from xlt.data.catalogue import DEFAULT_CATALOGUE, Catalogue, TextSource, load_catalogue
+from xlt.data.fetch import git_blob_id
 from xlt.data.leakage import LEAK_KINDS, LeakFilter
 from xlt.data.registry import DEFAULT_REGISTRY, Registry, read_registry
-from xlt.data.text import normalize_sentence, read_text_source
+from xlt.data.text import TEXT_READER_OPTIONS, TEXT_READERS, normalize_sentence, read_text_source
 
 logger = logging.getLogger(__name__)
 
 REPORT_SUFFIX = ".json"
 REPORT_FORMAT_VERSION = 1
+
+# Readers an extra source may name: those that take no options.
+EXTRA_SOURCE_READERS: tuple[str, ...] = tuple(
+    reader for reader in TEXT_READERS if not TEXT_READER_OPTIONS.get(reader)
+)
 
 # Reasons for dropping a sentence, in the order they are checked. Leaks are counted by kind.
 DROP_REASONS: tuple[str, ...] = (
@@ -78,6 +88,21 @@ class CorpusOptions:
             "the first ones; they stay in corpus order"
         },
     )
+    extra_sources: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "extra text files as READER:PATH, read after the catalogue's sources; PATH is "
+            "relative to the working directory, not to root. READER is one of "
+            + ", ".join(EXTRA_SOURCE_READERS)
+        },
+    )
+    catalogue_sources: bool = field(
+        default=True,
+        metadata={
+            "help": "read the language's text sources from the catalogue; false reads only "
+            "extra_sources (the test sets of the leak filter still come from the catalogue)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.language, str) or not self.language:
@@ -102,6 +127,34 @@ class CorpusOptions:
                 "the seed only chooses which "
                 "sentences a cap keeps"
             )
+
+        if isinstance(self.extra_sources, str):
+            self.extra_sources = [self.extra_sources]
+        self.extra_sources = list(self.extra_sources)
+        for spec in self.extra_sources:
+            parse_extra_source(spec)
+        if not isinstance(self.catalogue_sources, bool):
+            raise TypeError(f"catalogue_sources={self.catalogue_sources!r} must be True or False")
+        if not self.catalogue_sources and not self.extra_sources:
+            raise ValueError(
+                "catalogue_sources=False needs at least one extra source (extra_sources), "
+                "because the corpus would have no text"
+            )
+
+    def extra_text_sources(self) -> list[TextSource]:
+        """Return the extra sources as text sources, paths relative to the working directory."""
+        return [parse_extra_source(spec) for spec in self.extra_sources]
+
+
+def parse_extra_source(spec: str) -> TextSource:
+    """Parse an extra source `READER:PATH` (e.g. `plain:wiki.txt`); raise ValueError naming it."""
+    reader, separator, path = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if not separator or not path or reader not in EXTRA_SOURCE_READERS:
+        raise ValueError(
+            f"extra_sources: {spec!r} is invalid; expected READER:PATH with READER one of "
+            f"{', '.join(EXTRA_SOURCE_READERS)}"
+        )
+    return TextSource(path=path, reader=reader)
 
 
 @dataclass
@@ -147,17 +200,19 @@ def _provenance(options: CorpusOptions) -> dict[str, object]:
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "catalogue": str(options.catalogue),
+        "catalogue_sources": options.catalogue_sources,
+        "extra_sources": list(options.extra_sources),
         "max_sentences": options.max_sentences,
         "shuffle_seed": options.shuffle_seed,
     }
 
 
 def _clean_source(
-    source: TextSource, root: Path, counts: SourceCounts, seen: set[str]
+    source: TextSource, path: Path, counts: SourceCounts, seen: set[str]
 ) -> list[str]:
-    """Return the new, non-empty sentences of one source, updating `counts` and `seen`."""
+    """Return the new, non-empty sentences of one source file, updating `counts` and `seen`."""
     kept = []
-    for raw in read_text_source(root / source.path, source.reader, **source.options):
+    for raw in read_text_source(path, source.reader, **source.options):
         counts.read += 1
         sentence = normalize_sentence(raw)
         if source.lowercase:
@@ -200,10 +255,20 @@ def build_corpus(
         registry = read_registry(options.registry)
 
     owner = catalogue.corpus_language(options.language)
-    sources = catalogue.text_sources(options.language)
+    # (source, file, whether it is an extra source). Catalogue paths are relative to the root
+    # folder, extra ones to the working directory.
+    sources: list[tuple[TextSource, Path, bool]] = []
+    if options.catalogue_sources:
+        sources += [
+            (source, options.root / source.path, False) for source in catalogue.text_sources(owner)
+        ]
+    sources += [(source, Path(source.path), True) for source in options.extra_text_sources()]
     if not sources:
         note = catalogue[owner].text_note or "the catalogue lists no text sources"
-        raise ValueError(f"language {options.language!r} has no masked-LM text: {note}")
+        raise ValueError(
+            f"language {options.language!r} has no masked-LM text: {note}. Give a text file with "
+            "--extra-source READER:PATH"
+        )
 
     leak_filter = LeakFilter.from_test_files(catalogue.test_files(owner), options.root)
     logger.info(
@@ -216,13 +281,15 @@ def build_corpus(
     seen: set[str] = set()
     all_counts: list[SourceCounts] = []
     sentences: list[tuple[int, str]] = []
-    for index, source in enumerate(
+    for index, (source, path, extra) in enumerate(
         tqdm(sources, desc=f"corpus {owner}", unit="file", leave=False, disable=None)
     ):
         counts = SourceCounts(path=source.path, reader=source.reader)
         if registry is not None and source.path in registry:
             counts.git_blob = registry.get(source.path).git_blob
-        kept = _clean_source(source, options.root, counts, seen)
+        elif extra and path.is_file():
+            counts.git_blob = git_blob_id(path)
+        kept = _clean_source(source, path, counts, seen)
         sentences.extend((index, sentence) for sentence in kept)
         all_counts.append(counts)
 
@@ -307,6 +374,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--max-sentences", type=int, default=None, help=_help("max_sentences"))
     parser.add_argument("--shuffle-seed", type=int, default=None, help=_help("shuffle_seed"))
+    parser.add_argument(
+        "--extra-source",
+        dest="extra_sources",
+        action="append",
+        default=[],
+        metavar="READER:PATH",
+        help=_help("extra_sources") + "; repeat for several files",
+    )
+    parser.add_argument(
+        "--no-catalogue-sources",
+        dest="catalogue_sources",
+        action="store_false",
+        help="read only the --extra-source files, not the catalogue's text sources of the language",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -318,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             registry=args.registry,
             max_sentences=args.max_sentences,
             shuffle_seed=args.shuffle_seed,
+            extra_sources=args.extra_sources,
+            catalogue_sources=args.catalogue_sources,
         )
         texts, report = build_corpus(options)
     except (ValueError, TypeError, KeyError, OSError) as error:
