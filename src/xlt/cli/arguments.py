@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import transformers
 import yaml
@@ -21,6 +21,9 @@ from transformers import HfArgumentParser
 
 from ..tasks import TASK_NAMES
 from ..tasks.sources import AUTO_FORMAT
+
+if TYPE_CHECKING:
+    from .multisource import SourceSpec
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +66,19 @@ class DataArguments:
     """Which task to train, on which files, and how to cut the data."""
 
     task: str = field(metadata={"help": f"Task to train: one of {', '.join(TASK_NAMES)}."})
-    language: str = field(
-        metadata={"help": "Language code of the training data (e.g. en), recorded in the SFT config."}
+    language: str | None = field(
+        default=None,
+        metadata={
+            "help": "Language code of the training data (e.g. en), recorded in the SFT config. "
+            "Required unless sources is given."
+        },
     )
     train_files: list[str] = field(
-        metadata={"help": "Training files; several files are concatenated in the given order."}
+        default_factory=list,
+        metadata={
+            "help": "Training files; several files are concatenated in the given order. Required "
+            "unless sources is given."
+        },
     )
     validation_files: list[str] = field(
         default_factory=list,
@@ -75,6 +86,18 @@ class DataArguments:
             "help": "Validation files in the training language, used for evaluation during "
             "training and model selection. Never pass target-language files here: transfer is "
             "zero-shot."
+        },
+    )
+    sources: str | None = field(
+        default=None,
+        metadata={
+            "help": "Multi-source training: a JSON object mapping each source language to its "
+            "settings, or the path of a JSON or YAML file holding it (a config file may give the "
+            "mapping itself). Settings of a source: train_files (required), validation_files, "
+            "language_sft (the SFT applied while training on its batches; null for none), "
+            "max_train_samples and max_eval_samples (default: the options of the same name), "
+            "upsampling (a positive integer, default 1). Replaces language, train_files and "
+            "validation_files."
         },
     )
     max_seq_length: int = field(
@@ -117,9 +140,24 @@ class DataArguments:
             self.train_files = [self.train_files]
         if isinstance(self.validation_files, str):
             self.validation_files = [self.validation_files]
-        if not self.train_files:
-            raise ValueError("train_files must name at least one file")
-        check_language_code("language", self.language)
+        if self.sources is None:
+            if not self.train_files:
+                raise ValueError("train_files must name at least one file")
+            if self.language is None:
+                raise ValueError("language is required: the language code of the training data")
+            check_language_code("language", self.language)
+        else:
+            conflicting = [
+                name
+                for name in ("language", "train_files", "validation_files")
+                if getattr(self, name)
+            ]
+            if conflicting:
+                raise ValueError(
+                    f"sources replaces {', '.join(conflicting)}: give each source's language and files "
+                    "in sources, and leave these options out"
+                )
+            self.source_specs()
         check_positive("max_seq_length", self.max_seq_length)
         check_positive("max_train_samples", self.max_train_samples, optional=True)
         check_positive("max_eval_samples", self.max_eval_samples, optional=True)
@@ -127,6 +165,14 @@ class DataArguments:
 
     def reader_options(self) -> dict[str, Any]:
         return {"ner_type_map": parse_type_map(self.ner_type_map), "nli_format": self.nli_format}
+
+    def source_specs(self) -> list[SourceSpec] | None:
+        """Return the parsed multi-source settings, or None for single-source training."""
+        if self.sources is None:
+            return None
+        from .multisource import parse_sources  # it uses this module's checks
+
+        return parse_sources(self.sources, self.max_train_samples, self.max_eval_samples)
 
 
 def check_positive(name: str, value: int | None, optional: bool = False) -> None:

@@ -10,6 +10,11 @@ Usage: `xlt-train [CONFIG.yaml] [--name value ...]`, e.g.
 The output folder receives the trained SFT (default format, its config recording kind, task,
 language and every argument) and `train_metrics.json`. Trainer checkpoints are removed at the end.
 
+With `--sources` a task SFT is trained on several source languages at once, each with its own
+files, caps and language SFT (see `xlt.cli.multisource`). Every batch comes from one source and
+is trained with that source's language SFT applied, so the task SFT is relative to the bare base
+model.
+
 With `--method madx` the artifact is a MAD-X adapter instead (see `xlt.madx`): a language adapter
 for task mlm, or a task adapter with its head, stacked on `--language_adapter` while training.
 """
@@ -24,11 +29,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import transformers
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
-from sft import SftArguments
+from sft import MultiSourceDataset, SftArguments
 
 from ..madx.arguments import AdapterArguments
 from ..madx.artifact import MADX_CONFIG_NAME, describe_adapter_folder
@@ -41,10 +47,11 @@ from ..provenance import (
     write_json_atomic,
 )
 from ..tasks import Task, TaskArguments, build_task
-from ..tasks.base import FeatureDataset
 from .arguments import DataArguments, ModelArguments, parse_arguments, setup_logging
-from .common import apply_sft, load_tokenizer, read_records
+from .common import apply_sft, load_tokenizer
 from .methods import METHODS, TrainingJob, get_method
+from .multisource import SourceSpec, load_source_sfts
+from .training_data import TrainingData, read_training_data
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +112,24 @@ def check_arguments(
                 f"{sft_args.sparse_ft_method!r}; set only method"
             )
         sft_args.sparse_ft_method = method_args.method
-    if training_args.eval_strategy != "no" and not data_args.validation_files:
+    specs = data_args.source_specs()
+    if specs is not None and method_args.method == "madx":
+        raise ValueError(
+            "sources (multi-source training) works with the SFT methods lottery_ticket, random "
+            "and dense, not with method 'madx'"
+        )
+    if specs is not None and data_args.task == "mlm":
+        raise ValueError(
+            "sources trains a task SFT on several source languages; task mlm trains one language "
+            "SFT per language, so give language and train_files instead"
+        )
+    has_validation = (
+        any(spec.validation_files for spec in specs) if specs is not None else data_args.validation_files
+    )
+    if training_args.eval_strategy != "no" and not has_validation:
         raise ValueError(
             f"eval_strategy={training_args.eval_strategy.value!r} needs validation_files "
-            "(training-language data only)"
+            "(training-language data only; with sources, the validation_files of a source)"
         )
 
 
@@ -159,6 +180,34 @@ def remove_trainer_checkpoints(output_dir: Path) -> None:
             logger.info("Removed Trainer checkpoint %s", folder)
 
 
+def describe_source_sfts(specs: list[SourceSpec] | None) -> dict[str, Any] | None:
+    """Describe the language SFT of every source (None for a source without one)."""
+    if specs is None:
+        return None
+    return {
+        spec.language: describe_sft_folder(spec.language_sft) if spec.language_sft else None
+        for spec in specs
+    }
+
+
+def evaluate_validation(trainer, data: TrainingData) -> dict[str, Any]:
+    """Evaluate on the validation data: all of it, and each source of a multi-source run.
+
+    Returns {"all": metrics or None, "per_source": {source: metrics} or None}.
+    """
+    if data.eval_dataset is None:
+        return {"all": None, "per_source": None}
+    metrics = {"all": trainer.evaluate(data.eval_dataset), "per_source": None}
+    logger.info("Validation metrics: %s", metrics["all"])
+    if isinstance(data.eval_dataset, MultiSourceDataset) and len(data.eval_dataset.source_names) > 1:
+        metrics["per_source"] = {}
+        for name in data.eval_dataset.source_names:
+            single = MultiSourceDataset({name: data.eval_dataset.sources[name]})
+            metrics["per_source"][name] = trainer.evaluate(single, metric_key_prefix=f"eval_{name}")
+            logger.info("Validation metrics of source %s: %s", name, metrics["per_source"][name])
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
@@ -172,10 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     if training_args.should_log:
         transformers.utils.logging.set_verbosity_info()
     setup_logging(training_args.get_process_log_level())
-    logger.info(
-        "Training %s on %s (%s) with method %s", data_args.task, data_args.language,
-        ", ".join(data_args.train_files), method_args.method,
-    )
+    specs = data_args.source_specs()
+    if specs is None:
+        logger.info(
+            "Training %s on %s (%s) with method %s", data_args.task, data_args.language,
+            ", ".join(data_args.train_files), method_args.method,
+        )
+    else:
+        logger.info(
+            "Training %s on %d sources (%s) with method %s", data_args.task, len(specs),
+            ", ".join(spec.language for spec in specs), method_args.method,
+        )
 
     # Seed: before the model is built, so that a new head is initialised reproducibly.
     set_seed(training_args.seed)
@@ -184,18 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(model_args.tokenizer_path)
     task = build_task(data_args.task, tokenizer, data_args.max_seq_length, task_args)
     configure_model_selection(training_args, task, explicit)
-    reader_options = data_args.reader_options()
-    train_records = read_records(task, data_args.train_files, data_args.max_train_samples, reader_options)
-    train_dataset = FeatureDataset(task.encode(train_records, training=True))
-    eval_records, eval_dataset = [], None
-    if data_args.validation_files:
-        eval_records = read_records(
-            task, data_args.validation_files, data_args.max_eval_samples, reader_options
-        )
-        eval_dataset = FeatureDataset(task.encode(eval_records, training=False))
+    data = read_training_data(task, data_args)
     logger.info(
         "%d training records (%d features), %d validation records",
-        len(train_records), len(train_dataset), len(eval_records),
+        data.num_train_records, data.num_train_features, data.num_eval_records,
     )
 
     # Model: the base checkpoint, then the SFTs that become part of the starting weights.
@@ -204,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     for sft_path in model_args.apply_sfts:
         apply_sft(model, sft_path, with_abs=False, role="starting-point")
     task.prepare_model_for_training(model)
+    # Multi-source training applies each source's language SFT around its own batches only.
+    source_sfts = load_source_sfts(specs) if specs is not None else None
 
     # Trainer and training, by the selected method.
     arguments_record = {
@@ -213,27 +263,27 @@ def main(argv: list[str] | None = None) -> int:
         "task": task.config_record(),
         "language": data_args.language,
     }
+    if specs is not None:
+        arguments_record["sources"] = [spec.record() for spec in specs]
     job = TrainingJob(
         model=model,
         head_parameter_names=loaded.new_parameter_names,
         training_args=training_args,
         sft_args=sft_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
+        train_dataset=data.train_dataset,
+        eval_dataset=data.eval_dataset,
         data_collator=task.collate,
-        compute_metrics=task.compute_metrics if eval_dataset is not None else None,
+        compute_metrics=task.compute_metrics if data.eval_dataset is not None else None,
         preprocess_logits_for_metrics=task.preprocess_logits_for_metrics,
         sft_kind=task.sft_kind,
         config_record=arguments_record,
         adapter_args=adapter_args if method_args.method == "madx" else None,
+        source_sfts=source_sfts,
     )
     result = get_method(method_args.method).train(job)
 
     # Evaluate on the training-language validation data.
-    validation_metrics = None
-    if eval_dataset is not None:
-        validation_metrics = result.trainer.evaluate(eval_dataset)
-        logger.info("Validation metrics: %s", validation_metrics)
+    validation_metrics = evaluate_validation(result.trainer, data)
 
     # Write the artifact and the metrics.
     output_dir = Path(training_args.output_dir)
@@ -249,21 +299,24 @@ def main(argv: list[str] | None = None) -> int:
                 "sft_kind": task.sft_kind,
                 "train": result.train_metrics,
                 "log_history": result.trainer.state.log_history,
-                "validation": validation_metrics,
+                "validation": validation_metrics["all"],
+                "validation_per_source": validation_metrics["per_source"],
                 "validation_note": "training-language validation data only (zero-shot transfer)",
                 "summary": result.summary,
-                "num_train_records": len(train_records),
-                "num_train_features": len(train_dataset),
-                "num_validation_records": len(eval_records),
+                "num_train_records": data.num_train_records,
+                "num_train_features": data.num_train_features,
+                "num_validation_records": data.num_eval_records,
+                "sources": data.sources,
                 "base_model": describe_model_folder(model_args.model_name_or_path),
                 "applied_sfts": [describe_sft_folder(path) for path in model_args.apply_sfts],
+                "source_sfts": describe_source_sfts(specs),
                 "language_adapter": (
                     describe_adapter_folder(adapter_args.language_adapter)
                     if adapter_args.language_adapter else None
                 ),
                 "data": {
-                    "train_files": [describe_file(path) for path in data_args.train_files],
-                    "validation_files": [describe_file(path) for path in data_args.validation_files],
+                    "train_files": [describe_file(path) for path in data.train_files],
+                    "validation_files": [describe_file(path) for path in data.validation_files],
                 },
                 "arguments": {
                     **arguments_record,

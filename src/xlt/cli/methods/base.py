@@ -1,9 +1,10 @@
 """The interface of a training method, and the registry that `xlt-train` selects methods from.
 
 A method receives a prepared `TrainingJob` (model, data, arguments) and returns a
-`TrainingResult` whose artifact `xlt-train` saves. New methods (adapters, multi-source training)
-live in their own module, subclass `TrainingMethod`, and register with `@register_method`; the
-package `xlt.cli.methods` imports each method module so the registry is complete.
+`TrainingResult` whose artifact `xlt-train` saves. New methods (adapters, for example) live in
+their own module, subclass `TrainingMethod`, and register with `@register_method`. The package
+`xlt.cli.methods` imports each method module so the registry is complete. Multi-source training
+is not a method: the SFT methods train on several sources when `TrainingJob.source_sfts` is set.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 from torch.utils.data import Dataset
 from transformers import PreTrainedModel, Trainer, TrainingArguments
 
-from sft import SftArguments
+from sft import SFT, SftArguments
 
 from ...madx.arguments import AdapterArguments
 
@@ -50,6 +51,9 @@ class TrainingJob:
     config_record: dict[str, Any] = field(default_factory=dict)
     # Options of the adapter method (`madx`); None for the SFT methods.
     adapter_args: AdapterArguments | None = None
+    # Multi-source training: the SFT applied around each source's batches (None for a source
+    # without one); `train_dataset` and `eval_dataset` are then `sft.MultiSourceDataset`s.
+    source_sfts: dict[str, SFT | None] | None = None
 
 
 @dataclass

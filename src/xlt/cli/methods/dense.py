@@ -13,7 +13,7 @@ import logging
 import torch
 from transformers import Trainer
 
-from sft import SFT, apply_freeze_options, maskable_parameter_names
+from sft import SFT, MultiSourceTrainer, apply_freeze_options, maskable_parameter_names
 
 from .base import TrainingJob, TrainingMethod, TrainingResult, register_method
 
@@ -36,8 +36,10 @@ class DenseMethod(TrainingMethod):
                 for name, parameter in job.model.named_parameters()
                 if parameter.requires_grad
             }
-        trainer = Trainer(
+        multi_source = {} if job.source_sfts is None else {"source_sfts": job.source_sfts}
+        trainer = (MultiSourceTrainer if multi_source else Trainer)(
             model=job.model,
+            **multi_source,
             args=job.training_args,
             train_dataset=job.train_dataset,
             eval_dataset=job.eval_dataset,

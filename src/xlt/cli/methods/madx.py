@@ -57,6 +57,8 @@ class MadxMethod(TrainingMethod):
     description = "MAD-X bottleneck adapters: language adapters with invertible adapters, task adapters stacked on them"
 
     def train(self, job: TrainingJob) -> TrainingResult:
+        if job.source_sfts is not None:
+            raise ValueError("MAD-X adapters do not support multi-source training (source SFTs)")
         adapter_args = job.adapter_args if job.adapter_args is not None else AdapterArguments()
         prepared = prepare_adapter(job, adapter_args)
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from sft import LotteryTicketSparseFineTuner, apply_freeze_options, maskable_parameter_names
+from sft import (
+    LotteryTicketSparseFineTuner,
+    MultiSourceSparseFineTuner,
+    apply_freeze_options,
+    maskable_parameter_names,
+)
 
 from .base import TrainingJob, TrainingMethod, TrainingResult, register_method
 
@@ -16,7 +21,8 @@ class SparseMethod(TrainingMethod):
 
     Maskable parameters are the trainable encoder parameters except the newly initialised ones
     (such as a pooler the checkpoint lacked), which are trained densely and stored as abs values
-    together with the rest of the head.
+    together with the rest of the head. With `job.source_sfts` the trainer is
+    `MultiSourceSparseFineTuner`, which applies each batch's source SFT around its step.
     """
 
     def train(self, job: TrainingJob) -> TrainingResult:
@@ -25,11 +31,14 @@ class SparseMethod(TrainingMethod):
         # trainer applies the same options again, which changes nothing the second time.
         apply_freeze_options(job.model, job.sft_args)
         maskable = maskable_parameter_names(job.model, exclude=job.head_parameter_names)
-        trainer = LotteryTicketSparseFineTuner(
+        multi_source = {} if job.source_sfts is None else {"source_sfts": job.source_sfts}
+        trainer_class = MultiSourceSparseFineTuner if multi_source else LotteryTicketSparseFineTuner
+        trainer = trainer_class(
             model=job.model,
             args=job.training_args,
             sft_args=job.sft_args,
             maskable_params=maskable,
+            **multi_source,
             train_dataset=job.train_dataset,
             eval_dataset=job.eval_dataset,
             data_collator=job.data_collator,
