@@ -11,7 +11,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from sft_testing import RandomTokenDataset, training_arguments
 from transformers import BertForMaskedLM
 

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 import torch
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from sft_testing import parameters_snapshot, random_sft
 from transformers import BertForMaskedLM, BertForTokenClassification
 

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from transformers import BertForSequenceClassification, BertModel
 
 from sft import SftArguments, apply_freeze_options, maskable_parameter_names

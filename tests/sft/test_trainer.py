@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from sft_testing import RandomTokenDataset, random_sft, training_arguments
 from transformers import BertForMaskedLM, Trainer, TrainerCallback
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_tokenizer, tiny_bert_config
+from tiny_models import build_tiny_tokenizer, tiny_bert_config
 from safetensors.torch import load_file
 from transformers import BertForMaskedLM
 

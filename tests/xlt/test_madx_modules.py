@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from adapters import SeqBnConfig, SeqBnInvConfig
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from transformers import BertForMaskedLM, BertForTokenClassification, BertModel
 
 from sft import SftArguments, maskable_parameter_names

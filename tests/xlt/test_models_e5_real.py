@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from tiny_models import REPO_ROOT
 from tokenizers import normalizers
 from transformers import AutoTokenizer
 

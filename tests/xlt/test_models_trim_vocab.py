@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from tokenizers import Tokenizer, models
 from transformers import (
     AutoModelForMaskedLM,
