@@ -17,6 +17,8 @@ rule evaluate:
         ),
     log:
         PLAN.logs("evaluate/{task}/{method}/{lang}/seed{seed}.log"),
+    benchmark:
+        PLAN.benchmarks("evaluate/{task}/{method}/{lang}/seed{seed}.tsv")
     threads: compute("threads")
     resources:
         **training_resources(),
