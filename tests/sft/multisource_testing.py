@@ -2,7 +2,7 @@
 that checks which weights every forward pass, backward pass and optimizer step uses."""
 
 import torch
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from transformers import BertForTokenClassification, TrainerCallback
 
 from sft import SFT, SparseDiff, maskable_parameter_names

@@ -3,7 +3,7 @@ optimizer step uses, and what the trained SFT contains."""
 
 import pytest
 import torch
-from conftest import tiny_bert_config
+from tiny_models import tiny_bert_config
 from multisource_testing import (
     NUM_LABELS,
     SwapInspector,

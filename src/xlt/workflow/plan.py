@@ -29,6 +29,12 @@ from ..data.hub import (
     wikipedia_export_path,
 )
 from ..data.registry import LOCAL_PREFIX, Registry
+from .multisource_plan import (
+    MultiSourcePlanError,
+    MultiSourceSetup,
+    read_multisource_setup,
+    sources_argument,
+)
 
 TASKS: tuple[str, ...] = ("pos", "dp", "ner", "nli")
 
@@ -104,6 +110,8 @@ class Method:
     seeds: tuple[int, ...]
     note: str | None = None
     sweep_proportion: float | None = None
+    # Train each task module on the task's sources, leaving out the evaluated target.
+    multi_source: bool = False
 
     def targets(self, all_targets: list[str]) -> list[str]:
         return all_targets if self.max_targets is None else all_targets[: self.max_targets]
@@ -122,6 +130,8 @@ class TaskSetup:
     test_datasets: Mapping[str, str]
     args: Mapping[str, Any]
     eval_args: Mapping[str, Any]
+    # Sources of the task's multi-source task modules; None when the config gives none.
+    sources: MultiSourceSetup | None = None
 
 
 def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -314,20 +324,40 @@ class ExperimentPlan:
                 dataset = self._test_dataset(name, target, chosen.get(target))
                 test_files[target] = self.resource(dataset.splits["test"])
                 test_datasets[target] = dataset.name
+            train_files = tuple(self._dataset_files(name, self.source_language, settings["train"], "train"))
+            validation_files = tuple(
+                self._dataset_files(name, self.source_language, settings.get("validation", []), "validation")
+            )
             tasks[name] = TaskSetup(
                 name=name,
                 base_model=settings["base_model"],
                 targets=tuple(settings["targets"]),
-                train_files=tuple(self._dataset_files(name, self.source_language, settings["train"], "train")),
-                validation_files=tuple(
-                    self._dataset_files(name, self.source_language, settings.get("validation", []), "validation")
-                ),
+                train_files=train_files,
+                validation_files=validation_files,
                 test_files=test_files,
                 test_datasets=test_datasets,
                 args=settings.get("args", {}),
                 eval_args=settings.get("eval_args", {}),
+                sources=self._read_sources(name, settings.get("sources"), train_files, validation_files),
             )
         return tasks
+
+    def _read_sources(
+        self,
+        task: str,
+        raw: Mapping[str, Any] | None,
+        train_files: tuple[str, ...],
+        validation_files: tuple[str, ...],
+    ) -> MultiSourceSetup | None:
+        if raw is None:
+            return None
+        try:
+            return read_multisource_setup(
+                raw, f"tasks.{task}.sources", self.catalogue, CATALOGUE_TASK[task], self.source_language,
+                (train_files, validation_files), self.resource,
+            )
+        except MultiSourcePlanError as error:
+            raise PlanError(str(error)) from None
 
     def _read_methods(self, config: Mapping[str, Any]) -> dict[str, Method]:
         methods = {}
@@ -346,7 +376,8 @@ class ExperimentPlan:
                 tasks=tasks,
                 max_targets=raw.get("max_targets"),
                 seeds=seeds,
-                note=raw.get("note"),
+                note=raw.get("note") or self._multisource_note(raw, tasks),
+                multi_source=raw.get("multi_source", False),
             )
         sweep = config.get("sweep")
         if sweep:
@@ -368,6 +399,47 @@ class ExperimentPlan:
                 )
         return methods
 
+    def _multisource_note(self, raw: Mapping[str, Any], tasks: tuple[str, ...]) -> str | None:
+        """Describe a multi-source row for the table notes: its sources and the held-out target."""
+        if not raw.get("multi_source"):
+            return None
+        with_sfts = (
+            f"each batch trained with its source's {raw['language']} language SFT"
+            if raw.get("language")
+            else "without language SFTs"
+        )
+        per_task = "; ".join(
+            f"{task}: {', '.join(self.tasks[task].sources.languages)}"
+            for task in tasks
+            if self.tasks[task].sources is not None
+        )
+        return (
+            f"task SFT trained on several source languages ({per_task}), {with_sfts}; a target "
+            "that is also a source is left out of the sources of the task SFT it is evaluated with"
+        )
+
+    def _check_multi_source(self, method: Method) -> None:
+        variant = self.variants["task", method.task_variant]
+        if variant.method not in SFT_METHODS:
+            raise PlanError(
+                f"methods.{method.name}: multi_source needs a task variant of an SFT method "
+                f"({', '.join(SFT_METHODS)}), got {variant.method!r}"
+            )
+        for task in method.tasks:
+            sources = self.tasks[task].sources
+            if sources is None:
+                raise PlanError(
+                    f"methods.{method.name}: multi_source needs tasks.{task}.sources, the source "
+                    "languages of the task"
+                )
+            without_text = [code for code in sources.languages if not self.has_text(code)]
+            if method.language_variant is not None and without_text:
+                raise PlanError(
+                    f"tasks.{task}.sources: {', '.join(without_text)} have no text for a language "
+                    f"SFT, which methods.{method.name} applies to every source; remove them from "
+                    "the sources"
+                )
+
     def _check_variant_use(self) -> None:
         for method in self.methods.values():
             if ("task", method.task_variant) not in self.variants:
@@ -378,6 +450,8 @@ class ExperimentPlan:
                 )
             if method.compose and method.language_variant is None:
                 raise PlanError(f"methods.{method.name}: compose needs a language variant")
+            if method.multi_source:
+                self._check_multi_source(method)
             task_is_adapter = self.variants["task", method.task_variant].is_adapter
             if method.language_variant is not None:
                 language_is_adapter = self.variants["language", method.language_variant].is_adapter
@@ -410,11 +484,16 @@ class ExperimentPlan:
         return f"resources/models/{self.experiment}/{key}{suffix}"
 
     def base_model_languages(self, key: str) -> list[str]:
-        """Return the source language and every target of the tasks that use base model `key`."""
+        """Return the source language and every target of the tasks that use base model `key`.
+
+        The sources of the multi-source task modules of those tasks are included too.
+        """
         languages = {self.source_language}
         for setup in self.tasks.values():
             if setup.base_model == key:
                 languages.update(setup.targets)
+                if self.is_multi_source(setup.name):
+                    languages.update(self.multisource_setup(setup.name).languages)
         return sorted(languages)
 
     def base_model_corpora(self, key: str) -> list[str]:
@@ -427,7 +506,10 @@ class ExperimentPlan:
         setup = self.tasks.get(task)
         if setup is None or setup.base_model != key:
             return []
-        return sorted({*setup.train_files, *setup.validation_files, *setup.test_files.values()})
+        files = {*setup.train_files, *setup.validation_files, *setup.test_files.values()}
+        if self.is_multi_source(task):
+            files.update(self.multisource_setup(task).files())
+        return sorted(files)
 
     def corpus(self, language: str) -> str:
         """Masked-LM corpus of a language, built from its catalogue sources or its Wikipedia."""
@@ -500,6 +582,55 @@ class ExperimentPlan:
         folder = self.module_folder("task", variant)
         return self.results(f"{folder}/task/{task}/{variant}/{language_variant or NO_LANGUAGE}/seed{seed}")
 
+    # ---------------------------------------------------------------- multi-source task modules
+
+    def is_multi_source(self, task: str) -> bool:
+        """Return whether a multi-source method evaluates `task`."""
+        return any(method.multi_source and task in method.tasks for method in self.methods.values())
+
+    def multisource_setup(self, task: str) -> MultiSourceSetup:
+        sources = self.tasks[task].sources
+        if sources is None:
+            raise PlanError(f"tasks.{task} has no sources for multi-source task modules")
+        return sources
+
+    def multisource_task_module(
+        self, task: str, variant: str, language_variant: str | None, held_out: str, seed: int
+    ) -> str:
+        """Folder of a multi-source task SFT trained on every source of `task` but `held_out`."""
+        trained_on = language_variant or NO_LANGUAGE
+        return self.results(f"sfts/task-multisource/{task}/{variant}/{trained_on}/held-out-{held_out}/seed{seed}")
+
+    def multisource_language_modules(
+        self, task: str, language_variant: str | None, held_out: str, seed: int
+    ) -> dict[str, str | None]:
+        """Return the language SFT of each source of a multi-source task module (None without one)."""
+        base = self.tasks[task].base_model
+        return {
+            source.language: (
+                self.language_module(base, language_variant, source.language, seed)
+                if language_variant is not None
+                else None
+            )
+            for source in self.multisource_setup(task).sources_without(held_out)
+        }
+
+    def multisource_task_args(
+        self, task: str, variant: str, language_variant: str | None, held_out: str, seed: int
+    ) -> dict[str, Any]:
+        """Arguments of `xlt-train` for one multi-source task module, its sources included."""
+        setup = self.multisource_setup(task)
+        args = merge(
+            self.config.get("task_modules", {}).get("args", {}),
+            self.tasks[task].args,
+            self.variant("task", variant).args,
+            setup.args,
+            {"seed": seed, "task": task},
+        )
+        language_sfts = self.multisource_language_modules(task, language_variant, held_out, seed)
+        args["sources"] = sources_argument(setup, held_out, language_sfts)
+        return args
+
     def metrics(self, task: str, method: str, language: str, seed: int) -> str:
         return self.results(f"metrics/{task}/{method}/{language}/seed{seed}.json")
 
@@ -522,9 +653,16 @@ class ExperimentPlan:
         language_module = None
         if method.compose and self.has_text(target):
             language_module = self.language_module(setup.base_model, method.language_variant, target, seed)
+        if method.multi_source:
+            held_out = self.multisource_setup(task).held_out(target)
+            task_module = self.multisource_task_module(
+                task, method.task_variant, method.language_variant, held_out, seed
+            )
+        else:
+            task_module = self.task_module(task, method.task_variant, method.language_variant, seed)
         return {
             "base_model": setup.base_model,
-            "task_module": self.task_module(task, method.task_variant, method.language_variant, seed),
+            "task_module": task_module,
             "language_module": language_module,
         }
 
@@ -550,6 +688,11 @@ class ExperimentPlan:
             if method.language_variant is not None:
                 source = self.catalogue.corpus_language(self.source_language)
                 jobs.add((base, method.language_variant, source, language_seed))
+            if method.multi_source and method.language_variant is not None:
+                held_out = self.multisource_setup(task).held_out(target)
+                for source in self.multisource_setup(task).sources_without(held_out):
+                    corpus_language = self.catalogue.corpus_language(source.language)
+                    jobs.add((base, method.language_variant, corpus_language, language_seed))
         return sorted(jobs)
 
     def corpus_languages(self) -> list[str]:
@@ -577,6 +720,13 @@ class ExperimentPlan:
             for path in (*setup.train_files, *setup.validation_files, *setup.test_files.values())
             if path.startswith(prefix)
         }
+        files.update(
+            path[len("resources/") :]
+            for task in self.tasks
+            if self.is_multi_source(task)
+            for path in self.multisource_setup(task).files()
+            if path.startswith(prefix)
+        )
         for corpus_language in self.corpus_languages():
             if self.corpus_source(corpus_language) == "catalogue":
                 files.update(source.path for source in self.catalogue.text_sources(corpus_language))
@@ -608,13 +758,14 @@ class ExperimentPlan:
         """Return the language SFTs and the task SFTs whose masks the overlap analysis compares.
 
         The analysis reads the first method, in config order, that composes an LT-SFT language
-        variant with an LT-SFT task variant (sweep rows aside): its source-language and
-        target-language SFTs and its task SFT per task, all of its first seed. Masks only compare
+        variant with an LT-SFT task variant (sweep and multi-source rows aside): its
+        source-language and target-language SFTs and its task SFT per task, all of its first
+        seed. Masks only compare
         within one base model, so tasks on another base model than the method's first task are
         left out. Raises PlanError when no method qualifies.
         """
         for method in self.methods.values():
-            if method.sweep_proportion is not None or not method.compose:
+            if method.sweep_proportion is not None or method.multi_source or not method.compose:
                 continue
             if self.variant("task", method.task_variant).method != "lottery_ticket":
                 continue
@@ -675,6 +826,7 @@ class ExperimentPlan:
                     "targets": list(setup.targets),
                     "test_datasets": dict(setup.test_datasets),
                     "base_model": setup.base_model,
+                    "sources": setup.sources.to_dict() if setup.sources is not None else None,
                 }
                 for name, setup in self.tasks.items()
             },
@@ -690,6 +842,7 @@ class ExperimentPlan:
                     "task_variant": m.task_variant,
                     "compose": m.compose,
                     "sweep_proportion": m.sweep_proportion,
+                    "multi_source": m.multi_source,
                 }
                 for m in self.methods.values()
             ],
