@@ -251,7 +251,11 @@ class SFT:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             save_legacy_format(folder / LEGACY_WEIGHTS_NAME, self.diffs, self.abs)
-        logger.info("Saved %s to %s in the %s format", self.display_name, folder, file_format)
+        kind = f"{self.config.kind} SFT" if self.config.kind else "SFT"
+        logger.info(
+            "Saved the %s (%d diffs, %d abs) to %s in the %s format",
+            kind, len(self.diffs), len(self.abs), folder, file_format,
+        )
 
     @classmethod
     def from_pretrained(
