@@ -65,6 +65,22 @@ def test_markdown_marks_sd_partial_rows_and_missing_text(metrics_files):
     assert "no text for bxr" in text
 
 
+def test_markdown_merges_shared_and_partial_notes(tmp_path, metrics_files):
+    plan = json.loads(json.dumps(PLAN))
+    plan["methods"].append(
+        {"name": "random", "label": "Random", "tasks": ["dp"], "targets": {"dp": ["mt"]},
+         "seeds": [1], "note": "budget", "sweep_proportion": None}
+    )
+    files = [*metrics_files, write_metrics(tmp_path, "random", "mt", 1, 0.30, 0.20)]
+    rows = build_rows(plan, "dp", read_scores(files), [])
+
+    notes = render_markdown(plan, "dp", rows).split("Notes:")[1].splitlines()
+
+    assert "- MAD-X; Random: budget" in notes
+    assert "- † average over the languages the row covers (MAD-X: mt; Random: mt)." in notes
+    assert sum("†" in note for note in notes) == 1
+
+
 def test_csv_has_mean_and_sd_columns(metrics_files):
     rows = build_rows(PLAN, "dp", read_scores(metrics_files), [])
 

@@ -205,6 +205,10 @@ def render_markdown(plan: Mapping[str, Any], task: str, rows: Sequence[TableRow]
         f"{', mean ± standard deviation over seeds where a row has several' if len(plan['seeds']) > 1 else ''}.\n"
     )
     notes: list[str] = []
+    # Rows that share a note, or that average over fewer languages than the table has, are
+    # listed in one note each, in table order.
+    method_notes: dict[str, list[str]] = {}
+    partial_rows: dict[str, list[str]] = {}
     for metric, metric_label in TASK_METRICS[task]:
         if len(TASK_METRICS[task]) > 1:
             out.write(f"\n## {metric_label}\n")
@@ -212,6 +216,15 @@ def render_markdown(plan: Mapping[str, Any], task: str, rows: Sequence[TableRow]
         out.write("|---|" + "---:|" * (len(targets) + 1) + "\n")
         for row in (r for r in rows if r.metric == metric):
             out.write(render_markdown_row(row, targets, no_text, notes))
+            if row.note and not row.is_reference:
+                method_notes.setdefault(row.note, []).append(row.label)
+            if row.average and len(row.covered) < len(targets):
+                partial_rows.setdefault(row.label, list(row.covered))
+    for note, labels in method_notes.items():
+        notes.append(f"{'; '.join(dict.fromkeys(labels))}: {note}")
+    if partial_rows:
+        rows_text = "; ".join(f"{label}: {', '.join(covered)}" for label, covered in partial_rows.items())
+        notes.append(f"† average over the languages the row covers ({rows_text}).")
     if no_text:
         languages = sorted({language for _method, language in no_text})
         notes.append(
@@ -239,8 +252,7 @@ def render_markdown_row(row: TableRow, targets: Sequence[str], no_text: set[tupl
     average = format_cell(row.average) if row.average else "–"
     if row.average and len(row.covered) < len(targets):
         average += "†"
-        notes.append(f"† average over the languages the row covers ({row.label}: {', '.join(row.covered)}).")
-    if row.note:
+    if row.is_reference and row.note:
         notes.append(f"{row.label}: {row.note}")
     seeds = f" ({row.seeds} seeds)" if row.seeds > 1 else ""
     return f"| {row.label}{seeds} | " + " | ".join(cells) + f" | {average} |\n"
