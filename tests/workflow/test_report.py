@@ -30,9 +30,9 @@ SCREENSHOT_TOOL = REPO_ROOT / "tools" / "screenshot_report.py"
 def report_variable(html: str, name: str):
     """Return the JSON value that the report assigns to the JavaScript variable `name`."""
     # The bundled JavaScript libraries declare variables of the same name, so only an assignment
-    # of a JSON object directly followed by the end of its script counts.
-    match = re.search(rf"var {name} = (\{{.*?\}});\s*</script>", html, re.DOTALL)
-    assert match is not None, f"the report has no `var {name} = {{...}}` script"
+    # of a JSON object or string directly followed by the end of its script counts.
+    match = re.search(rf"var {name} = ((?:\{{|\").*?);\s*</script>", html, re.DOTALL)
+    assert match is not None, f"the report has no `var {name} = <JSON object or string>` script"
     return json.loads(match.group(1))
 
 
