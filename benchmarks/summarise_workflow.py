@@ -2,9 +2,9 @@
 
 Snakemake writes one TSV per training, model-building and evaluation job under
 benchmarks/<experiment>/ (the `benchmark:` directive of the rules). This script groups them by
-the kind of job (the first two folders below the experiment, such as train/language or
-evaluate/pos), and prints per group the number of jobs, their total and median CPU time and
-wall time, and the largest peak memory (max RSS):
+the kind of job, the first two folders below the experiment (such as train/language). Per group it
+prints the number of jobs, their total and median CPU and wall times, and the largest peak
+memory (max RSS):
 
     python benchmarks/summarise_workflow.py benchmarks/default
 
