@@ -43,13 +43,22 @@ def _mean_by(scores: Sequence[Score], task: str, metric: str) -> dict[tuple[str,
 
 
 def per_language_figure(plan: Mapping[str, Any], scores: Sequence[Score]):
-    """One panel per task (and per metric for DP): grouped bars of every method per target language."""
+    """One panel per task (and per metric for DP): grouped bars of every method per target language.
+
+    Each method keeps one colour in every panel, and the legend lists every method of the plan,
+    including those that appear in only some panels.
+    """
     plt = _pyplot()
+    from matplotlib.patches import Patch
+
     panels = [(task, metric, label) for task in plan["tasks"] for metric, label in TASK_METRICS[task]]
+    plotted_methods = [m for m in plan["methods"] if m.get("sweep_proportion") is None]
+    palette = plt.get_cmap("tab10" if len(plotted_methods) <= 10 else "tab20").colors
+    colours = {method["name"]: palette[index % len(palette)] for index, method in enumerate(plotted_methods)}
     figure, axes = plt.subplots(len(panels), 1, figsize=(10, 3.2 * len(panels)), squeeze=False)
     for axis, (task, metric, metric_label) in zip(axes[:, 0], panels):
         targets = plan["tasks"][task]["targets"]
-        methods = [m for m in plan["methods"] if task in m["tasks"] and m.get("sweep_proportion") is None]
+        methods = [m for m in plotted_methods if task in m["tasks"]]
         values = _mean_by(scores, task, metric)
         width = 0.8 / max(len(methods), 1)
         for index, method in enumerate(methods):
@@ -60,14 +69,17 @@ def per_language_figure(plan: Mapping[str, Any], scores: Sequence[Score]):
                     xs.append(position + (index - (len(methods) - 1) / 2) * width)
                     ys.append(mean)
                     errors.append(sd)
-            axis.bar(xs, ys, width=width, yerr=errors, label=method["label"], capsize=2)
+            axis.bar(
+                xs, ys, width=width, yerr=errors, label=method["label"], color=colours[method["name"]], capsize=2
+            )
         axis.set_xticks(range(len(targets)), targets)
         axis.set_ylabel(f"{metric_label} (%)")
         axis.set_title(TASK_TITLES[task] if metric == TASK_METRICS[task][0][0] else f"{task.upper()} {metric_label}")
         axis.grid(axis="y", alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", ncol=min(4, max(len(labels), 1)), fontsize="small")
-    figure.tight_layout(rect=(0, 0, 1, 0.94))
+    handles = [Patch(color=colours[m["name"]], label=m["label"]) for m in plotted_methods]
+    figure.legend(handles=handles, loc="upper center", ncol=min(3, max(len(handles), 1)), fontsize="small")
+    rows = -(-len(handles) // 3)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.012 * rows - 0.02))
     return figure
 
 
