@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import json
+import math
 import statistics
 
 from ..data.atomic import atomic_open
@@ -77,9 +78,11 @@ def per_language_figure(plan: Mapping[str, Any], scores: Sequence[Score]):
         axis.set_title(TASK_TITLES[task] if metric == TASK_METRICS[task][0][0] else f"{task.upper()} {metric_label}")
         axis.grid(axis="y", alpha=0.3)
     handles = [Patch(color=colours[m["name"]], label=m["label"]) for m in plotted_methods]
-    figure.legend(handles=handles, loc="upper center", ncol=min(3, max(len(handles), 1)), fontsize="small")
-    rows = -(-len(handles) // 3)
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.012 * rows - 0.02))
+    legend_columns = 3
+    figure.legend(handles=handles, loc="upper center", ncol=legend_columns, fontsize="small")
+    # Leave room at the top for the legend: about 1.2% of the figure's height per legend row.
+    legend_rows = math.ceil(len(handles) / legend_columns)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.012 * legend_rows - 0.02))
     return figure
 
 
